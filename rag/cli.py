@@ -1,0 +1,168 @@
+"""Command line: python -m rag ingest|ask|search|articles|remove ..."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .results import RagError
+from .settings import Settings
+
+MAX_QUESTIONS_FILE_BYTES = 50_000_000
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m rag", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp):
+        sp.add_argument("--store", help="store directory (default: ./store or RAG_STORE_DIR)")
+        sp.add_argument("--chroma-url", help="use a Chroma server instead of the embedded store")
+        sp.add_argument("--collection", help="Chroma collection name")
+        sp.add_argument("--no-seed", action="store_true", help="do not fill a new store from seeds/")
+
+    sp = sub.add_parser("ingest", help="add or sync files and folders (.txt .md .html)")
+    common(sp)
+    sp.add_argument("paths", nargs="+")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--keep-missing", action="store_true",
+                    help="do not remove stored articles whose files left the given folders")
+
+    sp = sub.add_parser("ask", help="answer a question with cited sources")
+    common(sp)
+    sp.add_argument("question")
+    sp.add_argument("-k", type=int, help="passages to retrieve")
+    sp.add_argument("--lang", choices=["de", "en"], help="answer language (default: the question's)")
+    sp.add_argument("--json", action="store_true")
+
+    sp = sub.add_parser("search", help="retrieve passages only")
+    common(sp)
+    sp.add_argument("question", nargs="?")
+    sp.add_argument("-k", type=int, default=5)
+    sp.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid")
+    sp.add_argument("--questions", help="file with one question per line; prints one JSON line each")
+    sp.add_argument("--json", action="store_true")
+
+    sp = sub.add_parser("articles", help="list the stored articles")
+    common(sp)
+    sp.add_argument("--json", action="store_true")
+
+    sp = sub.add_parser("remove", help="remove articles from the store (files stay on disk)")
+    common(sp)
+    sp.add_argument("sources", nargs="+")
+    return p
+
+
+def _settings(args) -> Settings:
+    return Settings.from_env(store_dir=args.store, chroma_url=args.chroma_url, collection=args.collection)
+
+
+def _progress(done: int, total: int, message: str) -> None:
+    if total == 0:
+        print(message, file=sys.stderr)
+
+
+def _open(args):
+    from .assistant import Assistant
+
+    return Assistant.open(_settings(args), seed=not args.no_seed, progress=_progress)
+
+
+def _print_answer(answer) -> None:
+    print(answer.text)
+    if answer.citations:
+        print()
+        for c in answer.citations:
+            where = " · ".join(x for x in (c.outlet, c.date) if x)
+            print(f"[{c.n}] {c.title}" + (f" ({where})" if where else ""))
+            print(f"    {c.source}:{c.start}-{c.end}")
+    elif answer.passages:
+        print()
+        print("Closest passages:" if answer.language == "en" else "Nächstliegende Passagen:")
+        for p in answer.passages[:3]:
+            print(f"  - {p.title} ({p.source})")
+
+
+def run(args) -> int:
+    if args.command == "ingest":
+        from .assistant import Assistant
+
+        bot = Assistant.open(_settings(args), seed=False, progress=_progress)
+        report = bot.ingest(args.paths, remove_missing=not args.keep_missing)
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else report.summary())
+        return 0 if not report.failed else 1
+    if args.command == "ask":
+        bot = _open(args)
+        answer = bot.ask(args.question, k=args.k, lang=args.lang)
+        if args.json:
+            print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        else:
+            _print_answer(answer)
+        return 0
+    if args.command == "search":
+        if bool(args.question) == bool(args.questions):
+            raise RagError("Give either a question or --questions FILE.")
+        bot = _open(args)
+        if args.questions:
+            return _search_file(bot, args)
+        passages = bot.search(args.question, k=args.k, mode=args.mode)
+        if args.json:
+            print(json.dumps({"question": args.question, "passages": [p.to_dict() for p in passages]},
+                             ensure_ascii=False))
+        else:
+            for i, p in enumerate(passages, 1):
+                print(f"{i}. [{p.score:.4f}] {p.title} — {p.source}")
+                print("   " + p.text[:300].replace("\n", " "))
+        return 0
+    if args.command == "articles":
+        bot = _open(args)
+        rows = bot.articles()
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+        else:
+            for r in rows:
+                print(f"{r['chunks']:4d} chunks  {r['outlet'] or '-':20.20s}  {r['title'][:70]}  ({r['source']})")
+            print(f"{len(rows)} articles")
+        return 0
+    if args.command == "remove":
+        bot = _open(args)
+        report = bot.remove(args.sources)
+        print(report.summary())
+        return 0 if not report.failed else 1
+    return 2
+
+
+def _search_file(bot, args) -> int:
+    from pathlib import Path
+
+    path = Path(args.questions)
+    if not path.is_file():
+        raise RagError(f"Questions file '{args.questions}' does not exist.")
+    if path.stat().st_size > MAX_QUESTIONS_FILE_BYTES:
+        raise RagError(f"Questions file '{args.questions}' is larger than 50 MB.")
+    from tqdm import tqdm
+
+    lines = [l.strip() for l in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    for q in tqdm([l for l in lines if l], desc="Searching", unit="q", file=sys.stderr,
+                  disable=not sys.stderr.isatty()):
+        try:
+            passages = bot.search(q, k=args.k, mode=args.mode)
+            row = {"question": q, "passages": [
+                {"source": p.source, "text": p.text, "score": p.score, "chunk_id": p.chunk_id,
+                 "start": p.start, "end": p.end} for p in passages]}
+        except RagError as e:
+            row = {"question": q, "error": str(e), "passages": []}
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return run(args)
+    except RagError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130

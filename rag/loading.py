@@ -1,0 +1,171 @@
+"""Reading article files (.txt, .md, .html) into text plus metadata, with clear refusals."""
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
+
+
+class UnreadableFile(Exception):
+    """The file cannot be ingested; the message says why in one sentence."""
+
+
+@dataclass
+class SourceDoc:
+    path: str
+    text: str                 # decoded source text (for HTML: the extracted article text)
+    sha256: str               # of the file's bytes
+    meta: dict = field(default_factory=dict)   # title / date / url / outlet found in markup
+
+
+def discover(paths: list[str | Path]) -> tuple[list[Path], list[tuple[str, str]], list[Path]]:
+    """Expand files and folders. Returns (files, problems, folders that were walked)."""
+    files, problems, folders = [], [], []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if not p.exists():
+            problems.append((str(raw), "no such file or folder"))
+        elif p.is_dir():
+            folders.append(p.resolve())
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in SUPPORTED and not any(
+                        part.startswith(".") for part in f.relative_to(p).parts):
+                    files.append(f.resolve())
+        elif p.suffix.lower() not in SUPPORTED:
+            problems.append((str(raw), f"unsupported file type '{p.suffix or '(none)'}' "
+                                       f"(supported: {', '.join(sorted(SUPPORTED))})"))
+        else:
+            files.append(p.resolve())
+    return list(dict.fromkeys(files)), problems, folders
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252/Latin-1."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8):].decode("utf-8")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    if b"\x00" in data[:4096]:
+        # UTF-16 without a BOM shows as every other byte being NUL in Latin text.
+        even, odd = data[0:4096:2].count(0), data[1:4096:2].count(0)
+        sample = min(len(data), 4096) / 2
+        if odd > 0.3 * sample and even < 0.05 * sample:
+            return data.decode("utf-16-le")
+        if even > 0.3 * sample and odd < 0.05 * sample:
+            return data.decode("utf-16-be")
+        raise UnreadableFile("it looks like a binary file, not text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:4096]
+    if not sample:
+        return False
+    bad = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\r\f")
+    return bad / len(sample) > 0.02
+
+
+def read(path: Path, max_bytes: int) -> SourceDoc:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UnreadableFile(f"cannot be read ({e.strerror or e})") from None
+    if len(data) > max_bytes:
+        raise UnreadableFile(f"is {len(data):,} bytes; the limit is {max_bytes:,}")
+    if not data.strip():
+        raise UnreadableFile("is empty")
+    try:
+        text = decode(data)
+    except UnicodeDecodeError:
+        raise UnreadableFile("is not readable text in any supported encoding") from None
+    if _looks_binary(text):
+        raise UnreadableFile("looks like a binary file, not text")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    kind = SUPPORTED[path.suffix.lower()]
+    meta: dict = {}
+    if kind == "html":
+        text, meta = html_to_text(text)
+    elif kind == "markdown":
+        text, meta = strip_front_matter(text)
+    if len(text.strip()) < 20:
+        raise UnreadableFile("has no article text")
+    return SourceDoc(str(path), text, file_hash(data), meta)
+
+
+_FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+
+
+def strip_front_matter(text: str) -> tuple[str, dict]:
+    """Markdown front matter (title/date/url/outlet) becomes metadata; the rest stays verbatim.
+
+    The front matter is blanked with spaces rather than cut so that offsets stay file offsets."""
+    m = _FRONT.match(text)
+    meta = {}
+    if m:
+        for line in m.group(1).splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key in {"title", "date", "url", "outlet", "source"} and value.strip():
+                meta["outlet" if key == "source" else key] = value.strip().strip("\"'")
+        text = re.sub(r"[^\n]", " ", m.group(0)) + text[m.end():]
+    # Markdown headings and emphasis markers are layout, not words.
+    text = re.sub(r"(?m)^(#{1,6}) ", lambda mm: " " * len(mm.group(0)), text)
+    return text, meta
+
+
+def html_to_text(html: str) -> tuple[str, dict]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    meta = {}
+
+    def metaprop(*names):
+        for n in names:
+            tag = soup.find("meta", attrs={"property": n}) or soup.find("meta", attrs={"name": n})
+            if tag and tag.get("content"):
+                return tag["content"].strip()
+        return ""
+
+    title = metaprop("og:title") or (soup.title.get_text(" ", strip=True) if soup.title else "")
+    h1 = soup.find("h1")
+    if h1 and h1.get_text(strip=True):
+        title = h1.get_text(" ", strip=True)
+    meta["title"] = title
+    meta["outlet"] = metaprop("og:site_name", "publisher")
+    meta["date"] = metaprop("article:published_time", "date", "pubdate")[:10]
+    canonical = soup.find("link", rel="canonical")
+    meta["url"] = (canonical.get("href", "") if canonical else "") or metaprop("og:url")
+    if not meta["date"]:
+        t = soup.find("time")
+        if t and t.get("datetime"):
+            meta["date"] = t["datetime"][:10]
+    for tag in soup(["script", "style", "noscript", "nav", "footer", "aside", "form", "header",
+                     "iframe", "svg", "button", "template"]):
+        tag.decompose()
+    root = soup.find("article") or soup.find("main") or soup.body or soup
+    blocks = []
+    for el in root.find_all(["h1", "h2", "h3", "h4", "p", "li", "blockquote", "pre"]):
+        if el.find_parent(["p", "li", "blockquote"]) is not None:
+            continue
+        txt = " ".join(el.get_text(" ", strip=True).split())
+        if txt:
+            blocks.append(txt)
+    if not blocks:
+        blocks = [" ".join(line.split()) for line in root.get_text("\n").splitlines() if line.strip()]
+    if title and (not blocks or blocks[0] != title):
+        blocks.insert(0, title)
+    return "\n\n".join(blocks), {k: v for k, v in meta.items() if v}

@@ -1,0 +1,100 @@
+"""Typed results the library hands to the UI, the CLI and the eval scripts."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+class RagError(Exception):
+    """An error whose message is meant for the user as it is (no stack trace)."""
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk of an article, with where it sits in the cleaned source text."""
+
+    chunk_id: str
+    text: str
+    source: str          # file path as ingested
+    title: str = ""
+    outlet: str = ""
+    date: str = ""
+    url: str = ""
+    start: int = 0       # character offsets of the chunk in the document text
+    end: int = 0
+    score: float = 0.0   # fused score (higher is better)
+    dense_score: float | None = None   # cosine similarity, when the dense leg found it
+    lexical_score: float | None = None
+    # (clean_start, source_start, length) pieces: maps offsets in the cleaned text to the file's.
+    segments: list = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("segments")
+        return d
+
+
+@dataclass
+class Citation:
+    """One [n] in an answer: the verbatim quote and where it stands in the source document."""
+
+    n: int
+    source: str
+    title: str
+    outlet: str
+    quote: str
+    start: int           # character offsets of the quote in the document text
+    end: int
+    chunk_id: str = ""
+    date: str = ""
+    url: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    text: str
+    language: str                     # language of the question ("de" / "en")
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    mode: str = "extractive"          # "extractive" or "llm:<model>"
+    question: str = ""
+    notice: str = ""                  # e.g. why an LLM answer fell back to extractive
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["answer"] = d.pop("text")
+        return d
+
+
+@dataclass
+class FileProblem:
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[FileProblem] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        lines = [
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+            f"{len(self.removed)} removed, {len(self.failed)} failed "
+            f"({self.chunks_added} chunks written, {self.chunks_removed} removed, {self.seconds:.1f} s)"
+        ]
+        lines += [f"  failed: {p.path}: {p.reason}" for p in self.failed]
+        return "\n".join(lines)

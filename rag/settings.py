@@ -1,0 +1,90 @@
+"""The one settings object. Every field can be overridden by an env var `RAG_<FIELD>`."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Settings:
+    # Where the embedded Chroma database, the lexical index and the file manifest live.
+    store_dir: Path = PROJECT_ROOT / "store"
+    # When set (e.g. http://127.0.0.1:8000), Chroma is used as a server instead of embedded.
+    chroma_url: str = ""
+    collection: str = "articles"
+    # Folder(s) ingested when a store is used for the first time.
+    seeds_dir: Path = PROJECT_ROOT / "seeds"
+
+    # "e5-small" is the offline default rebuilt from packaged weights; anything else is a
+    # sentence-transformers model name or path.
+    embedding_model: str = "e5-small"
+    model_cache: Path = PROJECT_ROOT / ".cache" / "models"
+    # Prompts prepended to queries / passages (the e5 family is trained with them).
+    query_prompt: str = "query: "
+    passage_prompt: str = "passage: "
+    embed_batch_size: int = 16
+
+    # Chunking, in characters: e5-small sees 512 tokens; ~1000 German characters stay well inside.
+    chunk_chars: int = 900
+    chunk_overlap_chars: int = 150
+
+    top_k: int = 5
+    # Candidates each retriever contributes before fusion.
+    candidates: int = 30
+    rrf_k: int = 60
+    # Weight of the lexical leg when the question is in the articles' language (German) and
+    # when it is not; BM25 cannot match across languages, so it is silenced there.
+    lexical_weight_same_language: float = 1.0
+    lexical_weight_cross_language: float = 0.0
+    corpus_language: str = "de"
+
+    # Below this cosine similarity of the best passage the bot abstains.
+    min_relevance: float = 0.80
+    max_question_chars: int = 2000
+    max_file_bytes: int = 5_000_000
+
+    # LLM (empty = extractive answers). "openai" = any OpenAI-compatible server, "llamacpp" = GGUF.
+    llm: str = ""
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_model_path: str = ""
+    llm_timeout: float = 60.0
+    llm_retries: int = 1
+    llm_max_tokens: int = 400
+    llm_temperature: float = 0.1
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        """Defaults, then RAG_* env vars, then explicit keyword overrides."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = os.environ.get("RAG_" + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        s = cls(**values)
+        s.store_dir = Path(s.store_dir)
+        s.seeds_dir = Path(s.seeds_dir)
+        s.model_cache = Path(s.model_cache)
+        return s
+
+
+def _coerce(f: dataclasses.Field, raw: str):
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+    except ValueError:
+        raise ValueError(f"RAG_{f.name.upper()}={raw!r} is not a valid {kind}.") from None
+    if kind == "Path":
+        return Path(raw).expanduser()
+    return raw
