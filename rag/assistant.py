@@ -108,7 +108,8 @@ class Assistant:
             outlet, date_from, date_to), query_vector=q_vec)
         t2 = time.perf_counter()
         text, citations, abstained = extractive.answer(
-            q, lang, passages, q_vec, self.embedder.passages, self.settings.min_relevance)
+            q, lang, passages, q_vec, self.embedder.passages, self.settings.min_relevance,
+            self.settings.min_sentence_relevance)
         t3 = time.perf_counter()
         timings.update(embed=(t1 - t0) * 1000, retrieve=(t2 - t1) * 1000, answer=(t3 - t2) * 1000,
                        total=(t3 - t0) * 1000)

@@ -9,7 +9,7 @@ import numpy as np
 
 from .chunking import split_sentences
 from .cleaning import to_source
-from .lexical import tokenize
+from .lexical import stopwords, tokenize
 from .results import Citation, Passage
 
 PHRASES = {
@@ -57,13 +57,19 @@ def candidates(passages: list[Passage], max_passages: int = 3) -> list[Candidate
 def score(question: str, lang: str, cands: list[Candidate], q_vec: np.ndarray,
           s_vecs: np.ndarray) -> None:
     """Semantic similarity to the question, plus shared content words, plus a little for the
-    passage's retrieval rank."""
+    passage's retrieval rank; for who/when/where/how-many questions, a sentence that holds a
+    phrase of the asked-for kind is preferred, and a bare headline is not."""
     q_terms = set(tokenize(question, "de")) | set(tokenize(question, "en"))
+    kind = question_type(question)
     sims = s_vecs @ q_vec if len(cands) else np.zeros(0)
     for c, sim in zip(cands, sims):
         terms = set(tokenize(c.text, "de")) | set(tokenize(c.text, "en"))
         overlap = len(q_terms & terms) / max(1, len(q_terms))
         c.score = float(sim) + 0.08 * overlap - 0.01 * c.passage_index
+        if kind and _candidates(kind, c.text, q_terms):
+            c.score += 0.02
+        if c.passage.title and c.text.strip() == c.passage.title.strip():
+            c.score -= 0.02
 
 
 def citation_for(n: int, c: Candidate) -> Citation:
@@ -81,15 +87,15 @@ _QTYPES = [
     ("where", r"\b(wo|wohin|woher|in welche[rm]? (stadt|land|ort)|where|in which (city|country))\b"),
     ("who", r"\b(wer|wen|wem|wessen|wie hei(ß|ss)t|who|whom|whose|what is the name)\b"),
 ]
-_NUMBER_WORDS = r"(?:ein|eine|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|hundert|tausend|one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand)"
+_NUMBER_WORDS = r"(?:zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|hundert|tausend|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand)"
 _MONTHS = r"(?:Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember|January|February|March|May|June|July|October|December)"
 _DAYS = r"(?:Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _PATTERNS = {
-    "count": re.compile(rf"\b(?:\d[\d.,]*|{_NUMBER_WORDS})(?:\s(?:Millionen|Milliarden|Million|Billion|Mio\.|Mrd\.|Prozent|percent|%))?(?:\s[A-ZÄÖÜa-zäöüß][\w-]+)?", re.I),
+    "count": re.compile(rf"\b(?:(?:\d[\d.,]*\d|\d|{_NUMBER_WORDS})\b(?:\s(?:Millionen|Milliarden|Million|Billion|Mio\.|Mrd\.|Prozent|percent|%))?|(?:eine?|one|a)\s(?:Million|Milliarde|million|billion|dozen|hundred|thousand))(?:\s[A-ZÄÖÜa-zäöüß][\w-]+)?", re.I),
     "when": re.compile(rf"\b(?:(?:am |im |on |in )?(?:\d{{1,2}}\.\s?)?{_MONTHS}(?:\s\d{{4}})?|(?:am |on )?{_DAYS}|(?:im Jahr |in )?(?:19|20)\d\d|(?:letzte[nr]?|vergangene[nr]?|last|next) (?:Woche|Monat|Jahr|Jahres|week|month|year))\b"),
 }
 _CAP = r"[A-ZÄÖÜŎŌ][\w'’ŏō-]+"
-_NAME = re.compile(rf"{_CAP}(?:\s(?:{_CAP}|von|van|de|bin|al)){{1,3}}")
+_NAME = re.compile(rf"{_CAP}(?:\s(?:{_CAP}|von|van|de|bin|al)\b){{1,3}}")
 _PLACE = re.compile(rf"\b(?:in|nach|aus|im|at|to|from)\s(?:der\s|dem\s|the\s)?(?:\w+stadt\s|Hauptstadt\s|city of\s)?({_CAP}(?:\s{_CAP})?)")
 
 
@@ -101,44 +107,91 @@ def question_type(question: str) -> str:
     return ""
 
 
-def short_answer(question: str, sentence: str) -> str:
-    """The phrase in `sentence` that answers a who/when/where/how-many question, or ''."""
+# Job titles and honorifics precede names in news German and English; they are not the name.
+_ROLE = re.compile(
+    r"(?i)^(?:\w*-)?\w*(präsident|minister|sprecher|chef|kanzler|führer|leiter|direktor|botschafter|"
+    r"diplomat|gesandte|machthaber|sekretär|general|könig|papst|meister|vorsitzende|kommissar|"
+    r"president|spokesman|spokeswoman|spokesperson|secretary|leader|chancellor|ambassador|envoy|"
+    r"herr|frau|mr|mrs|ms|dr|prof)(in|innen|en|s|r)?$")
+_ARTICLES = {"der", "die", "das", "den", "dem", "des", "the", "ein", "eine", "laut", "von", "mit"}
+# Capitalised words that follow names in news sentences ("Grant Shapps Anfang des Monats").
+_NOT_NAME = {"anfang", "ende", "mitte", "montag", "dienstag", "mittwoch", "donnerstag", "freitag",
+             "samstag", "sonntag", "woche", "jahr", "monat", "tag", "abend", "morgen", "vormittag",
+             "nachmittag", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+             "sunday", "on", "in", "at", "last", "this", "earlier"}
+
+
+def _candidates(kind: str, sentence: str, q_stems: set[str]) -> list[tuple[int, str]]:
+    """(offset, phrase) of the phrases in `sentence` that could answer a `kind` question."""
+
+    def novel(phrase: str) -> bool:
+        stems = set(tokenize(phrase, "de")) | set(tokenize(phrase, "en"))
+        return bool(stems) and not stems <= q_stems
+
+    out = []
+    if kind in _PATTERNS:
+        stop = stopwords("de") | stopwords("en")
+        for m in _PATTERNS[kind].finditer(sentence):
+            words = m.group(0).split()
+            while len(words) > 1 and words[-1].lower() in stop:
+                words.pop()
+            out.append((m.start(), " ".join(words)))
+    elif kind == "where":
+        out = [(m.start(1), m.group(1)) for m in _PLACE.finditer(sentence)]
+    elif kind == "who":
+        for m in _NAME.finditer(sentence):
+            # German capitalises every noun: the name is what follows the last job title, minus
+            # articles and words the question used, so "Der Kreml-Sprecher Dmitri Peskow" and
+            # "Russlands Außenminister Lawrow" give "Dmitri Peskow" and "Lawrow".
+            words = m.group(0).split()
+            offsets, pos = [], m.start()
+            for w in words:
+                offsets.append(sentence.index(w, pos))
+                pos = offsets[-1] + len(w)
+            roles = [i for i, w in enumerate(words) if _ROLE.match(w)]
+            first = roles[-1] + 1 if roles else 0
+            while first < len(words) and (words[first].lower() in _ARTICLES or all(
+                    set(tokenize(part, "de")) <= q_stems for part in words[first].split("-"))):
+                first += 1
+            name = words[first:]
+            cut = next((i for i, w in enumerate(name) if w.lower() in _NOT_NAME), len(name))
+            name = name[:cut]
+            if len(name) >= 2 or (name and roles):
+                out.append((offsets[first], " ".join(name)))
+    return [(o, p) for o, p in out if novel(p)]
+
+
+def short_answer(question: str, sentence: str, q_vec: np.ndarray | None = None, embed=None) -> str:
+    """The phrase in `sentence` that answers a who/when/where/how-many question, or ''.
+
+    With several candidates, each is judged by the words just before it ("Kremlsprecher Dmitri
+    Peskow" vs "Präsident Wladimir Putin"), embedded and compared with the question; that works
+    across languages, where shared words do not."""
     kind = question_type(question)
     if not kind:
         return ""
     q_stems = set(tokenize(question, "de")) | set(tokenize(question, "en"))
-
-    def novel(phrase: str) -> bool:
-        words = re.findall(r"\w+", phrase)
-        stems = set(tokenize(phrase, "de")) | set(tokenize(phrase, "en"))
-        return bool(words) and not stems <= q_stems
-
-    if kind in _PATTERNS:
-        for m in _PATTERNS[kind].finditer(sentence):
-            if novel(m.group(0)):
-                return m.group(0).strip()
+    found = _candidates(kind, sentence, q_stems)
+    if not found:
         return ""
-    if kind == "where":
-        for m in _PLACE.finditer(sentence):
-            if novel(m.group(1)):
-                return m.group(1)
-        return ""
-    for m in _NAME.finditer(sentence):
-        # German capitalises every noun: keep only the words the question did not use and drop
-        # a leading article, so "Der Kreml-Sprecher Dmitri Peskow" becomes "Dmitri Peskow".
-        words = m.group(0).split()
-        while words and (set(tokenize(words[0], "de")) <= q_stems or words[0].lower() in
-                         {"der", "die", "das", "den", "dem", "des", "the", "ein", "eine", "laut"}
-                         or all(set(tokenize(part, "de")) <= q_stems for part in words[0].split("-"))):
-            words.pop(0)
-        if len(words) >= 2:
-            return " ".join(words)
-    return ""
+    if len(found) == 1 or embed is None or q_vec is None:
+        return found[0][1]
+    contexts = []
+    for offset, phrase in found:
+        before = sentence[:offset].split()[-3:]
+        contexts.append(" ".join(before + [phrase]))
+    sims = embed(contexts) @ q_vec
+    return found[int(np.argmax(sims))][1]
 
 
 def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray, embed_passages,
-           min_relevance: float, max_quotes: int = 2) -> tuple[str, list[Citation], bool]:
-    """(text, citations, abstained). `embed_passages` embeds candidate sentences."""
+           min_relevance: float, min_sentence_relevance: float = 0.0,
+           max_quotes: int = 2) -> tuple[str, list[Citation], bool]:
+    """(text, citations, abstained). `embed_passages` embeds candidate sentences.
+
+    Abstains when the best passage is not similar enough to the question, or when no single
+    sentence is: a topical article that does not contain the answer passes the first test but
+    rarely the second."""
     ph = PHRASES.get(lang, PHRASES["en"])
     best_relevance = max((p.dense_score or 0.0 for p in passages), default=0.0)
     if not passages or best_relevance < min_relevance:
@@ -148,9 +201,11 @@ def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray,
         return ph["abstain"], [], True
     score(question, lang, cands, q_vec, embed_passages([c.text for c in cands]))
     ranked = sorted(cands, key=lambda c: -c.score)
+    if ranked[0].score < min_sentence_relevance:
+        return ph["abstain"], [], True
     chosen = [ranked[0]]
     for c in ranked[1:]:
-        if len(chosen) >= max_quotes or c.score < ranked[0].score - 0.02:
+        if len(chosen) >= max_quotes or c.score < ranked[0].score - 0.015:
             break
         # A second quote must add a different article, not repeat the first.
         if all(c.passage.source != x.passage.source for x in chosen) and \
@@ -164,7 +219,7 @@ def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray,
         citations.append(citation_for(n, c))
         lead = ph["according"] if not parts else ph["also"]
         parts.append(f"{lead.format(n=n)}: {ph['quote'].format(q=c.text)}")
-    short = short_answer(question, chosen[0].text)
+    short = short_answer(question, chosen[0].text, q_vec, embed_passages)
     text = " ".join(parts)
     if short:
         text = f"{short}. {text}"

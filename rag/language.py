@@ -8,10 +8,14 @@ SUPPORTED = ("de", "en")
 # Short questions are where detectors stumble; these words settle most of them.
 _DE_HINTS = {"wer", "wie", "was", "wo", "wann", "warum", "wieso", "weshalb", "welche", "welcher",
              "welches", "wen", "wem", "wessen", "ist", "sind", "der", "die", "das", "und", "nicht",
-             "hat", "haben", "mit", "den", "von", "viele", "sagte", "über", "für", "wurde", "laut"}
+             "hat", "haben", "mit", "den", "von", "viele", "sagte", "über", "für", "wurde", "laut",
+             "im", "am", "zum", "zur", "des", "dem", "ein", "eine", "einen", "auch", "nach", "bei",
+             "sich", "es", "er", "sie", "wir", "ich", "auf", "aus", "jahr", "heute", "besuchte",
+             "heißt", "gibt", "wurden", "war", "welchen", "worüber", "wofür", "womit"}
 _EN_HINTS = {"who", "what", "where", "when", "why", "which", "how", "is", "are", "the", "and",
              "not", "has", "have", "with", "of", "many", "did", "does", "said", "about", "for",
-             "was", "were", "according"}
+             "was", "were", "according", "do", "does", "did", "to", "on", "at", "by", "from",
+             "he", "she", "they", "it", "this", "that", "there", "year", "whom", "whose"}
 
 
 @lru_cache(maxsize=1)
