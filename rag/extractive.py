@@ -204,12 +204,16 @@ def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray,
     if ranked[0].score < min_sentence_relevance:
         return ph["abstain"], [], True
     chosen = [ranked[0]]
+    short = short_answer(question, chosen[0].text, q_vec, embed_passages)
     for c in ranked[1:]:
-        if len(chosen) >= max_quotes or c.score < ranked[0].score - 0.015:
+        if len(chosen) >= max_quotes:
             break
-        # A second quote must add a different article, not repeat the first.
-        if all(c.passage.source != x.passage.source for x in chosen) and \
-                all(_similar(c.text, x.text) < 0.6 for x in chosen):
+        # A second quote must come from another article and either score nearly as well or
+        # confirm the short answer; near-repeats of the first quote add nothing.
+        close = c.score >= ranked[0].score - 0.015
+        confirms = bool(short) and short in c.text and c.score >= ranked[0].score - 0.08
+        if (close or confirms) and all(c.passage.source != x.passage.source for x in chosen) \
+                and all(_similar(c.text, x.text) < 0.6 for x in chosen):
             chosen.append(c)
 
     citations, parts = [], []
@@ -219,7 +223,6 @@ def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray,
         citations.append(citation_for(n, c))
         lead = ph["according"] if not parts else ph["also"]
         parts.append(f"{lead.format(n=n)}: {ph['quote'].format(q=c.text)}")
-    short = short_answer(question, chosen[0].text, q_vec, embed_passages)
     text = " ".join(parts)
     if short:
         text = f"{short}. {text}"
