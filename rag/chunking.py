@@ -14,8 +14,9 @@ _ABBREV = {
 }
 
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace,
-# and always at a line break.
-_BOUNDARY = re.compile(r"[.!?…]+[\"'“”»«‘’)\]]*(?=\s)|\n")
+# and always at a paragraph break. A single line break does not end one: hard-wrapped text breaks
+# lines mid-sentence, and a line that does end a sentence ends with punctuation anyway.
+_BOUNDARY = re.compile(r"[.!?…]+[\"'“”»«‘’)\]]*(?=\s)|\n[ \t]*\n")
 
 
 _MONTH = re.compile(r"(Jan|Feb|Mär|Apr|Mai|Jun|Jul|Aug|Sep|Okt|Nov|Dez)", re.I)
@@ -33,7 +34,7 @@ def split_sentences(text: str) -> list[Span]:
     start = 0
     for m in _BOUNDARY.finditer(text):
         end = m.end()
-        if m.group(0) != "\n":
+        if not m.group(0).endswith("\n"):
             word = re.search(r"(\w+)\W*$", text[start:m.start() + 1])
             token = word.group(1).lower() if word else ""
             if token in _ABBREV or token.isdigit() and len(token) <= 2:

@@ -91,7 +91,7 @@ _NUMBER_WORDS = r"(?:zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf
 _MONTHS = r"(?:Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember|January|February|March|May|June|July|October|December)"
 _DAYS = r"(?:Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _PATTERNS = {
-    "count": re.compile(rf"\b(?:(?:\d[\d.,]*\d|\d|{_NUMBER_WORDS})\b(?:\s(?:Millionen|Milliarden|Million|Billion|Mio\.|Mrd\.|Prozent|percent|%))?|(?:eine?|one|a)\s(?:Million|Milliarde|million|billion|dozen|hundred|thousand))(?:\s[A-ZÄÖÜa-zäöüß][\w-]+)?", re.I),
+    "count": re.compile(rf"(?<![|\w(])(?:(?:\d[\d.,]*\d|\d|{_NUMBER_WORDS})\b(?:\s(?:Millionen|Milliarden|Million|Billion|Mio\.|Mrd\.|Prozent|percent|%))?|(?:eine?|one|a)\s(?:Million|Milliarde|million|billion|dozen|hundred|thousand))(?:\s[A-ZÄÖÜa-zäöüß][\w-]+)?", re.I),
     "when": re.compile(rf"\b(?:(?:am |im |on |in )?(?:\d{{1,2}}\.\s?)?{_MONTHS}(?:\s\d{{4}})?|(?:am |on )?{_DAYS}|(?:im Jahr |in )?(?:19|20)\d\d|(?:letzte[nr]?|vergangene[nr]?|last|next) (?:Woche|Monat|Jahr|Jahres|week|month|year))\b"),
 }
 _CAP = r"[A-ZÄÖÜŎŌ][\w'’ŏō-]+"

@@ -8,7 +8,7 @@ import numpy as np
 
 from .embedding import Embedder
 from .fusion import lexical_weight, rrf
-from .results import Passage
+from .results import Passage, RagError
 from .settings import Settings
 from .store import ChunkStore
 
@@ -34,15 +34,25 @@ def _matches(meta: dict, where: dict | None) -> bool:
     return True
 
 
+def _date_number(value: str, what: str) -> int:
+    import datetime
+
+    try:
+        return int(datetime.date.fromisoformat(value.strip()).strftime("%Y%m%d"))
+    except ValueError:
+        raise RagError(f"The {what} date '{value}' is not a date like 2024-05-31.") from None
+
+
 def build_filter(outlet: str = "", date_from: str = "", date_to: str = "") -> dict | None:
-    """Chroma `where` for the optional outlet and date range (dates as YYYY-MM-DD)."""
+    """Chroma `where` for the optional outlet and date range (dates as YYYY-MM-DD). A date range
+    keeps only articles whose date is known and inside it."""
     parts = []
     if outlet:
         parts.append({"outlet": {"$eq": outlet}})
     if date_from:
-        parts.append({"date_num": {"$gte": int(date_from.replace("-", ""))}})
+        parts.append({"date_num": {"$gte": _date_number(date_from, "start")}})
     if date_to:
-        parts.append({"date_num": {"$lte": int(date_to.replace("-", ""))}})
+        parts.append({"date_num": {"$lte": _date_number(date_to, "end")}})
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else {"$and": parts}

@@ -54,3 +54,12 @@ def test_stream_yields_text_then_answer(seeded):
     parts = list(seeded.stream("Wer ist der Sprecher des Kremls?"))
     assert isinstance(parts[-1], type(seeded.ask("Wer ist der Sprecher des Kremls?")))
     assert "".join(p for p in parts[:-1] if isinstance(p, str)).strip() == parts[-1].text.strip()
+
+
+def test_bad_filter_date_is_a_clear_error(seeded):
+    import pytest
+
+    from rag import RagError
+
+    with pytest.raises(RagError, match="not a date like"):
+        seeded.search("Nordkorea", date_from="31.05.2024")

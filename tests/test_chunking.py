@@ -35,3 +35,10 @@ def test_overlong_sentence_is_cut_at_words():
 
 def test_empty_text():
     assert chunk("", 100, 10) == []
+
+
+def test_hard_wrapped_lines_stay_one_sentence_but_paragraphs_split():
+    text = "Der Turm wurde 1890 von dem Architekten\nKarl Möllenbeck entworfen. Er ist hoch.\n\nNeue Überschrift\n\nText."
+    got = [s.text for s in split_sentences(text)]
+    assert got[0] == "Der Turm wurde 1890 von dem Architekten\nKarl Möllenbeck entworfen."
+    assert "Neue Überschrift" in got and got[-1] == "Text."
