@@ -1,0 +1,396 @@
+"""Browser chat over the article store: `python app.py` opens http://127.0.0.1:7860.
+
+UI only: layout, event wiring and error display. Retrieval and answering live in `rag.Assistant`;
+all HTML is built by ui_render.py, which escapes every piece of article and question text.
+
+Serving: RAG_HOST (default 127.0.0.1), RAG_PORT (default 7860), RAG_AUTH=user:password. Binding to
+anything but a loopback address requires RAG_AUTH, or the explicit opt-out `--insecure-no-auth`
+(or RAG_ALLOW_NO_AUTH=1).
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+# Before gradio / transformers are imported: nothing phones home, nothing downloads.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import ui_render as ui  # noqa: E402  (pure, no heavy imports)
+
+UPLOAD_TYPES = [".txt", ".md", ".html", ".htm"]
+MAX_FILES_PER_UPLOAD = 50
+LANG_CHOICES = [("Auto (the question's language)", ""), ("Deutsch", "de"), ("English", "en")]
+EXAMPLES = [
+    "Wer ist der Sprecher des Kremls?",
+    "Wo hat Kim Jong-un Lawrow empfangen?",
+    "Was hat Putin über einen Besuch in Nordkorea gesagt?",
+    "Which Russian minister travelled to North Korea?",
+    "Who did Choe Son Hui meet in Moscow?",
+]
+
+
+# --- serving configuration (read before anything heavy is loaded) -----------------------------
+class ConfigError(Exception):
+    """A start-up setting is wrong; the message says which and how to fix it."""
+
+
+@dataclass
+class ServerConfig:
+    host: str
+    port: int
+    auth: tuple[str, str] | None
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip().lower() in {"localhost", "ip6-localhost"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_auth(raw: str) -> tuple[str, str] | None:
+    if not raw:
+        return None
+    user, sep, password = raw.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError("RAG_AUTH must look like user:password (both non-empty).")
+    return user, password
+
+
+def server_config(env: dict, argv: list[str] | None = None) -> ServerConfig:
+    p = argparse.ArgumentParser(description="Browser chat over the article store.")
+    p.add_argument("--host", help="address to bind (default: RAG_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: RAG_PORT or 7860)")
+    p.add_argument("--insecure-no-auth", action="store_true",
+                   help="allow a non-loopback address without RAG_AUTH (anyone who can reach it can use it)")
+    args = p.parse_args(argv)
+    host = args.host or env.get("RAG_HOST") or "127.0.0.1"
+    raw_port = args.port if args.port is not None else env.get("RAG_PORT") or "7860"
+    try:
+        port = int(raw_port)
+    except ValueError:
+        raise ConfigError(f"RAG_PORT={raw_port!r} is not a port number.") from None
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"Port {port} is outside 1-65535.")
+    auth = parse_auth(env.get("RAG_AUTH", ""))
+    allow = args.insecure_no_auth or env.get("RAG_ALLOW_NO_AUTH", "").lower() in {"1", "true", "yes"}
+    if not is_loopback(host) and auth is None and not allow:
+        raise ConfigError(
+            f"Refusing to serve on {host} without a password: set RAG_AUTH=user:password, or pass "
+            f"--insecure-no-auth (RAG_ALLOW_NO_AUTH=1) if everyone who can reach {host} may use it.")
+    return ServerConfig(host, port, auth)
+
+
+def port_problem(host: str, port: int) -> str:
+    """'' if host:port can be bound now, else a sentence saying why not (checked before the slow
+    model load, so a busy port fails in a second rather than after it)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return f"Cannot serve on {host}: that address is unknown on this machine."
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as e:
+            return (f"Cannot serve on {host}:{port} ({e.strerror or e}); set RAG_PORT (or --port) "
+                    f"to a free port.")
+    return ""
+
+
+def screen_uploads(paths: list[str], max_bytes: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """Split uploads into acceptable files and (name, reason) refusals: type and size limits."""
+    ok, refused = [], []
+    for p in paths[:MAX_FILES_PER_UPLOAD]:
+        name = Path(p).name
+        size = Path(p).stat().st_size if Path(p).is_file() else -1
+        if Path(p).suffix.lower() not in UPLOAD_TYPES:
+            refused.append((name, f"is not a {', '.join(UPLOAD_TYPES)} file"))
+        elif size < 0:
+            refused.append((name, "did not arrive"))
+        elif size > max_bytes:
+            refused.append((name, f"is {ui.format_bytes(size)}; the limit is {ui.format_bytes(max_bytes)}"))
+        else:
+            ok.append(p)
+    refused += [(Path(p).name, f"was not added: at most {MAX_FILES_PER_UPLOAD} files per upload")
+                for p in paths[MAX_FILES_PER_UPLOAD:]]
+    return ok, refused
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def open_assistant():
+    from rag import Assistant, Settings
+
+    settings = Settings.from_env()
+    _log(f"Opening the article store in {settings.chroma_url or settings.store_dir} ...")
+    _log("Loading the embedding model (a new store is first filled with the seed articles) ...")
+
+    def progress(done: int, total: int, message: str) -> None:
+        _log(f"  {message}" if not total else f"  ingesting {done}/{total}: {message}")
+
+    t0 = time.perf_counter()
+    bot = Assistant.open(settings, progress=progress)
+    info = bot.info()
+    _log(f"Ready in {time.perf_counter() - t0:.1f} s: {len(bot.articles())} articles, "
+         f"{info.get('chunks', '?')} passages, answer mode {info.get('mode', '?')}.")
+    return bot
+
+
+# --- the page ---------------------------------------------------------------------------------
+def build(bot):
+    import gradio as gr
+
+    from rag import FileProblem, IngestReport, RagError
+
+    settings = bot.settings
+
+    def lang_of(choice: str) -> str | None:
+        if choice in ("", None, "auto", "Auto"):
+            return None
+        if choice not in ("de", "en"):
+            raise RagError(f"Unknown answer language '{choice}' (use de, en or leave it empty).")
+        return choice
+
+    def options(lang: str, k, outlet: str, date_from: str, date_to: str) -> dict:
+        try:
+            d_from, d_to = ui.check_date(date_from, "from"), ui.check_date(date_to, "to")
+        except ValueError as e:
+            raise RagError(str(e)) from None
+        if d_from and d_to and d_from > d_to:
+            raise RagError(f"The date range is empty: {d_from} is after {d_to}.")
+        k = int(k or 0) or None
+        if k is not None and not 1 <= k <= 50:
+            raise RagError("The number of passages must be between 1 and 50.")
+        return dict(lang=lang_of(lang), k=k, outlet=outlet or "", date_from=d_from, date_to=d_to)
+
+    def pairs(history) -> list[tuple[str, str]]:
+        return [(str(u), str(a)) for u, a in (history or [])]
+
+    # None defaults make every option optional for gradio_client callers of /chat.
+    def chat(message, messages=None, turns=None, lang=None, k=None, outlet=None, date_from=None, date_to=None):
+        question = (message or "").strip()
+        messages, turns = list(messages or []), list(turns or [])
+        if not question:
+            yield messages, gr.skip(), "", turns
+            return
+        turn = len(messages)
+        messages += [{"role": "user", "content": ui.user_html(question)},
+                     {"role": "assistant", "content": ui.pending_html()}]
+        yield messages, ui.pending_sources_html(), "", turns
+        try:
+            opts = options(lang, k, outlet, date_from, date_to)
+            text, answer = "", None
+            for item in bot.stream(question, history=pairs(turns), **opts):
+                if isinstance(item, str):
+                    text += item
+                    messages[-1] = {"role": "assistant", "content": ui.answer_html(text, turn)}
+                    yield messages, gr.skip(), "", turns
+                else:
+                    answer = item
+            if answer is None:
+                raise RagError("The assistant returned no answer; please try again.")
+            messages[-1] = {"role": "assistant", "content": ui.answer_html(
+                answer.text, turn, valid={c.n for c in answer.citations})}
+            turns.append((question, answer.text))
+            yield messages, ui.sources_html(answer, turn, auto_language=opts["lang"] is None, asked=question), \
+                "", turns
+        except RagError as e:
+            messages[-1] = {"role": "assistant", "content": ui.error_html(str(e))}
+            yield messages, ui.empty_sources_html(), "", turns
+        except Exception as e:  # never a traceback in the page; the log keeps it
+            traceback.print_exc()
+            messages[-1] = {"role": "assistant", "content": ui.error_html(
+                f"Something went wrong while answering ({type(e).__name__}). Please try again; "
+                f"the details are in the server log.")}
+            yield messages, ui.empty_sources_html(), "", turns
+
+    def ask(question: str, history: list | None = None, lang: str = "", k: int = 0, outlet: str = "",
+            date_from: str = "", date_to: str = "") -> dict:
+        """Answer a question; returns the Answer as a dict (answer, citations, passages, ...)."""
+        try:
+            return bot.ask(question, history=pairs(history), **options(lang, k, outlet, date_from, date_to)).to_dict()
+        except RagError as e:
+            raise gr.Error(str(e)) from None
+        except Exception as e:
+            traceback.print_exc()
+            raise gr.Error(f"Something went wrong while answering ({type(e).__name__}); "
+                           f"the details are in the server log.") from None
+
+    def upload(paths, progress=gr.Progress()):
+        paths = [str(p) for p in (paths or [])]
+        if not paths:
+            return "No files were selected.", {}
+        ok, refused = screen_uploads(paths, settings.max_file_bytes)
+        progress(0, desc="Adding articles")
+        try:
+            report = bot.import_files(ok, progress=lambda d, t, m: progress((d, t), desc=f"Ingesting {m}",
+                                                                            unit="files")) if ok else IngestReport()
+        except RagError as e:
+            return f"Nothing was added: {e}", {}
+        except Exception as e:
+            traceback.print_exc()
+            return f"Nothing was added: something went wrong ({type(e).__name__}); see the server log.", {}
+        report.failed += [FileProblem(name, f"{name} {why}") for name, why in refused]
+        return report.summary(), report.to_dict()
+
+    def delete(source: str):
+        if not source:
+            return "Choose an article to delete first.", {}
+        try:
+            report = bot.remove([source])
+        except RagError as e:
+            return f"Nothing was deleted: {e}", {}
+        return report.summary(), report.to_dict()
+
+    def refresh():
+        arts = bot.articles()
+        info = bot.info()
+        return (ui.article_rows(arts),
+                gr.update(choices=ui.article_choices(arts), value=None),
+                gr.update(choices=[("All outlets", "")] + [(o, o) for o in ui.outlet_choices(arts)]),
+                ui.info_html(info, len(arts)), ui.status_html(info, len(arts)), None)
+
+    def articles() -> list[dict]:
+        """The stored articles: source, title, outlet, date, url, chunks."""
+        return bot.articles()
+
+    def info() -> dict:
+        """Answer mode, LLM, embedding model, store and its size."""
+        return bot.info()
+
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                              font_mono=["ui-monospace", "monospace"])   # no web-font downloads
+    with gr.Blocks(title="News Q&A · Nachrichten-Assistent", analytics_enabled=False) as demo:
+        gr.Markdown("## News Q&A · Fragen an die Nachrichten")
+        status = gr.HTML(elem_id="status")
+        turns = gr.State([])
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=360):
+                        # No copy buttons: they would copy the escaped HTML, not the answer text.
+                        chatbot = gr.Chatbot(
+                            elem_id="chat", height=520, latex_delimiters=[], feedback_options=None,
+                            buttons=[], sanitize_html=True, show_label=False,
+                            placeholder="Ask about the articles in German or English. "
+                                        "Stell deine Frage auf Deutsch oder Englisch.")
+                        with gr.Row():
+                            question = gr.Textbox(show_label=False, scale=6, elem_id="question", autofocus=True,
+                                                  placeholder="Your question / Deine Frage …", max_lines=4)
+                            send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                            clear = gr.Button("New chat", scale=1, min_width=110, elem_id="clear")
+                        gr.Examples(EXAMPLES, inputs=question, label="Examples / Beispiele")
+                    with gr.Column(scale=2, min_width=320):
+                        sources = gr.HTML(ui.empty_sources_html(), elem_id="sources")
+            with gr.Tab("Articles", id="articles"):
+                files = gr.File(label=f"Add articles ({', '.join(UPLOAD_TYPES)}; at most "
+                                      f"{ui.format_bytes(settings.max_file_bytes)} each)",
+                                file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
+                                elem_id="upload")
+                report = gr.Textbox(label="Ingest report", lines=3, interactive=False, elem_id="report")
+                with gr.Accordion("Report details", open=False):
+                    report_json = gr.JSON(show_label=False)
+                table = gr.Dataframe(headers=["Title", "Outlet", "Date", "Chunks", "File"],
+                                     datatype=["str", "str", "str", "number", "str"], interactive=False,
+                                     wrap=True, column_widths=["44%", "20%", "10%", "8%", "18%"],
+                                     elem_id="articles-table", label="Articles in the store")
+                with gr.Row():
+                    pick = gr.Dropdown(label="Article to delete", choices=[], allow_custom_value=True,
+                                       elem_id="delete-pick", scale=4)
+                    delete_btn = gr.Button("Delete from the store", variant="stop", elem_id="delete", scale=1)
+                    refresh_btn = gr.Button("Refresh", scale=1)
+            with gr.Tab("Settings", id="settings"):
+                info_box = gr.HTML(elem_id="info")
+                lang = gr.Radio(LANG_CHOICES, value="", label="Answer language", elem_id="lang")
+                k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages per question", elem_id="k")
+                outlet = gr.Dropdown([("All outlets", "")], value="", label="Outlet", allow_custom_value=True,
+                                     elem_id="outlet")
+                with gr.Row():
+                    date_from = gr.Textbox(label="From date (YYYY-MM-DD)", elem_id="date-from")
+                    date_to = gr.Textbox(label="To date (YYYY-MM-DD)", elem_id="date-to")
+
+        bot_lock = dict(concurrency_id="assistant", concurrency_limit=1)
+        chat_io = dict(fn=chat, inputs=[question, chatbot, turns, lang, k, outlet, date_from, date_to],
+                       outputs=[chatbot, sources, question, turns], show_progress="hidden", **bot_lock)
+        question.submit(api_name="chat", **chat_io)
+        send.click(api_visibility="private", **chat_io)
+        clear.click(lambda: ([], ui.empty_sources_html(), [], ""), outputs=[chatbot, sources, turns, question],
+                    api_name="clear", queue=False)
+        # The chat's own trash icon empties only the messages; the conversation goes with them.
+        chatbot.clear(lambda: (ui.empty_sources_html(), []), outputs=[sources, turns], api_visibility="private",
+                      queue=False)
+        refresh_io = dict(fn=refresh, outputs=[table, pick, outlet, info_box, status, files],
+                          api_visibility="private", **bot_lock)
+        files.upload(upload, files, [report, report_json], api_name="upload", **bot_lock).then(**refresh_io)
+        delete_btn.click(delete, pick, [report, report_json], api_name="delete", **bot_lock).then(**refresh_io)
+        refresh_btn.click(**refresh_io)
+        demo.load(**refresh_io)
+        gr.api(ask, api_name="ask", **bot_lock)
+        gr.api(articles, api_name="articles", **bot_lock)
+        gr.api(info, api_name="info", **bot_lock)
+    return demo, theme
+
+
+def main(argv: list[str] | None = None) -> int:
+    t0 = time.perf_counter()
+    try:
+        cfg = server_config(dict(os.environ), argv)
+    except ConfigError as e:
+        _log(f"Error: {e}")
+        return 2
+    problem = port_problem(cfg.host, cfg.port)
+    if problem:
+        _log(f"Error: {problem}")
+        return 1
+    from rag import RagError
+
+    try:
+        bot = open_assistant()
+    except RagError as e:
+        _log(f"Error: {e}")
+        return 1
+    except Exception as e:  # a broken store or model: one line here, no stack trace
+        _log(f"Error: could not open the assistant ({type(e).__name__}: {e}).")
+        return 1
+    demo, theme = build(bot)
+    demo.queue(default_concurrency_limit=1, max_size=64)
+    try:
+        demo.launch(server_name=cfg.host, server_port=cfg.port, auth=cfg.auth, share=False,
+                    prevent_thread_lock=True, show_error=False, quiet=True, ssr_mode=False, pwa=False,
+                    mcp_server=False, max_file_size=bot.settings.max_file_bytes,
+                    footer_links=["api", "gradio"], theme=theme, css=ui.CSS, head=ui.HEAD)
+    except OSError:
+        _log(f"Error: cannot serve on {cfg.host}:{cfg.port}; set RAG_PORT (or --port) to a free port.")
+        return 1
+    host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+    _log(f"Chat ready after {time.perf_counter() - t0:.1f} s: open http://{host}:{cfg.port}"
+         + (" (login required)" if cfg.auth else ""))
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        _log("Stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        _log("Stopped.")
+        sys.exit(130)
