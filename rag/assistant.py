@@ -1,6 +1,7 @@
 """The one facade used by the UI, the CLI and the eval scripts."""
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -11,6 +12,8 @@ from .results import Answer, IngestReport, Passage, RagError
 from .retrieval import Retriever, build_filter
 from .settings import Settings
 from .store import ChunkStore
+
+_LLM_LOCK = threading.Lock()
 
 
 class Assistant:
@@ -67,10 +70,28 @@ class Assistant:
         return report
 
     def info(self) -> dict:
-        """What the UI shows in its settings panel."""
-        return {"mode": "extractive", "llm": "", "embedding_model": self.embedder.name,
-                "store": self.settings.chroma_url or str(self.settings.store_dir),
-                "chunks": self.store.count(), "top_k": self.settings.top_k}
+        """What the UI shows in its settings panel. Contacts no LLM server."""
+        from . import llm as llm_mod
+
+        s = self.settings
+        out = {"mode": "extractive", "llm": "", "embedding_model": self.embedder.name,
+               "store": s.chroma_url or str(s.store_dir), "chunks": self.store.count(), "top_k": s.top_k}
+        if not llm_mod.enabled(s):
+            return out
+        try:
+            llm_mod.check(s)
+        except llm_mod.LLMError as e:
+            out["llm_error"] = f"{e.detail} Answers are extractive until this is fixed."
+            return out
+        backend = getattr(self, "_llm", None)
+        if (s.llm or "").strip().lower() == "openai":
+            model = backend.model if backend else (s.llm_model or "server default")
+            out["llm"] = f"{model} via the OpenAI-compatible server at {s.llm_base_url}"
+        else:
+            model = s.llm_model or Path(s.llm_model_path).stem
+            out["llm"] = f"{model} (local GGUF file {s.llm_model_path})"
+        out.update(mode=f"llm:{model}", llm_timeout_s=s.llm_timeout)
+        return out
 
     def articles(self) -> list[dict]:
         """One row per stored article: source, title, outlet, date, url, chunks."""
@@ -97,29 +118,109 @@ class Assistant:
 
     def ask(self, question: str, k: int | None = None, lang: str | None = None, outlet: str = "",
             date_from: str = "", date_to: str = "", history: list[tuple[str, str]] | None = None) -> Answer:
-        """Answer `question`. `history` is the conversation so far as (user, assistant) turns."""
+        """Answer `question`. `history` is the conversation so far as (user, assistant) turns (or
+        chat messages with role/content); a follow-up is rewritten into a standalone question
+        first, and Answer.question is what was searched for."""
+        answer = None
+        for item in self.stream(question, history=history, k=k, lang=lang, outlet=outlet,
+                                date_from=date_from, date_to=date_to):
+            if isinstance(item, Answer):
+                answer = item
+        return answer
+
+    def chat(self, history, question: str, **kwargs) -> Answer:
+        """`ask` for a conversation: `history` as (user, assistant) turns or chat messages."""
+        return self.ask(question, history=history, **kwargs)
+
+    def stream(self, question: str, history: list[tuple[str, str]] | None = None, k: int | None = None,
+               lang: str | None = None, outlet: str = "", date_from: str = "",
+               date_to: str = "") -> Iterator[str | Answer]:
+        """Yields answer text as it is produced, then the finished Answer, whose text is the one to
+        keep: it is the verified answer (see rag/generation.py for how the two can differ)."""
+        from . import chat as chatting, generation, llm as llm_mod
+
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        s = self.settings
         q = self._check(question)
-        lang = lang or language.detect(q)
-        q_vec = self.embedder.queries([q])[0]
-        t1 = time.perf_counter()
-        passages = self.retriever.search(q, lang, k or self.settings.top_k, where=build_filter(
-            outlet, date_from, date_to), query_vector=q_vec)
-        t2 = time.perf_counter()
-        text, citations, abstained = extractive.answer(
-            q, lang, passages, q_vec, self.embedder.passages, self.settings.min_relevance,
-            self.settings.min_sentence_relevance)
-        t3 = time.perf_counter()
-        timings.update(embed=(t1 - t0) * 1000, retrieve=(t2 - t1) * 1000, answer=(t3 - t2) * 1000,
-                       total=(t3 - t0) * 1000)
-        return Answer(text=text, language=lang, abstained=abstained, citations=citations,
-                      passages=passages, timings_ms={k: round(v, 1) for k, v in timings.items()},
-                      mode="extractive", question=q)
+        turns = chatting.normalize_history(history)
+        q_lang = chatting.question_language(q, turns) if turns else language.detect(q)
+        lang = lang or q_lang
+        backend, notice = None, ""
+        if llm_mod.enabled(s):
+            try:
+                backend = self._llm_backend()
+            except llm_mod.LLMError as e:
+                notice = self._llm_notice(e, lang)
+        # One deadline for everything the LLM does for this question: rewrite, answer, retry.
+        deadline = time.monotonic() + (backend.timeout if backend else 0)
 
-    def stream(self, question: str, history: list[tuple[str, str]] | None = None,
-               **kwargs) -> Iterator[str | Answer]:
-        """Yields answer text as it is produced, then the finished Answer."""
-        answer = self.ask(question, history=history, **kwargs)
-        yield answer.text
-        yield answer
+        t_rewrite = time.perf_counter()
+        if backend is not None:
+            rewrite = chatting.standalone_by_llm(backend, q, q_lang, turns, deadline, s.llm_history_chars)
+        else:
+            rewrite = chatting.standalone_by_rules(q, q_lang, turns)
+        standalone = " ".join(rewrite.question.split())
+        if not standalone or len(standalone) > s.max_question_chars:
+            standalone = q
+        t1 = time.perf_counter()
+        q_vec = self.embedder.queries([standalone])[0]
+        t2 = time.perf_counter()
+        passages = self.retriever.search(standalone, lang, k or s.top_k, where=build_filter(
+            outlet, date_from, date_to), query_vector=q_vec)
+        t3 = time.perf_counter()
+        timings.update(rewrite=(t1 - t_rewrite) * 1000, embed=(t2 - t1) * 1000, retrieve=(t3 - t2) * 1000)
+
+        memo: list = []
+
+        def fallback():
+            if not memo:
+                memo.append(extractive.answer(standalone, lang, passages, q_vec, self.embedder.passages,
+                                              s.min_relevance, s.min_sentence_relevance))
+            return memo[0]
+
+        if backend is None:
+            text, citations, abstained = fallback()
+            t4 = time.perf_counter()
+            timings.update(answer=(t4 - t3) * 1000, total=(t4 - t0) * 1000)
+            yield text
+            yield Answer(text=text, language=lang, abstained=abstained, citations=citations,
+                         passages=passages, timings_ms={k: round(v, 1) for k, v in timings.items()},
+                         mode="extractive", question=standalone, notice=notice)
+            return
+
+        scorer = generation.EmbeddingScorer(self.embedder.queries, self.embedder.passages)
+        outcome = None
+        for item in generation.run(standalone, lang, passages, backend, deadline, fallback, scorer):
+            if isinstance(item, generation.Outcome):
+                outcome = item
+            else:
+                yield item
+        t4 = time.perf_counter()
+        names = {"first_token": "llm_first_token"}
+        timings.update({names.get(k, k): v for k, v in outcome.timings.items()})
+        timings.update(answer=(t4 - t3) * 1000, total=(t4 - t0) * 1000)
+        yield Answer(text=outcome.text, language=lang, abstained=outcome.abstained,
+                     citations=outcome.citations, passages=passages,
+                     timings_ms={k: round(v, 1) for k, v in timings.items()}, mode=outcome.mode,
+                     question=standalone, notice=outcome.notice)
+
+    # --- the LLM backend, built on first use ----------------------------------------------------
+    def _llm_backend(self):
+        """The configured backend (cached once built). Raises rag.llm.LLMError."""
+        from . import llm as llm_mod
+
+        backend = getattr(self, "_llm", None)
+        if backend is None:
+            with _LLM_LOCK:
+                backend = getattr(self, "_llm", None)
+                if backend is None:
+                    backend = llm_mod.build(self.settings)
+                    self._llm = backend
+        return backend
+
+    def _llm_notice(self, error, lang: str) -> str:
+        from . import prompts
+
+        return prompts.notice(error.kind, lang, detail=error.detail, status=error.status or "?",
+                              timeout=self.settings.llm_timeout)

@@ -1,4 +1,4 @@
-"""Command line: python -m rag ingest|ask|search|articles|remove ..."""
+"""Command line: python -m rag ingest|ask|chat|search|articles|remove ..."""
 from __future__ import annotations
 
 import argparse
@@ -28,12 +28,29 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--keep-missing", action="store_true",
                     help="do not remove stored articles whose files left the given folders")
 
+    def llm_options(sp):
+        g = sp.add_argument_group("LLM (default: RAG_LLM*, else extractive answers)")
+        g.add_argument("--llm", choices=["openai", "llamacpp", "none"],
+                       help="openai = any OpenAI-compatible server, llamacpp = a local GGUF file")
+        g.add_argument("--llm-url", help="base URL of the server, e.g. http://127.0.0.1:11434/v1")
+        g.add_argument("--llm-model", help="model name on the server (default: the first it lists)")
+        g.add_argument("--llm-model-path", help="GGUF file for --llm llamacpp")
+        g.add_argument("--llm-timeout", type=float, help="seconds an answer may take (default 60)")
+
     sp = sub.add_parser("ask", help="answer a question with cited sources")
     common(sp)
+    llm_options(sp)
     sp.add_argument("question")
     sp.add_argument("-k", type=int, help="passages to retrieve")
     sp.add_argument("--lang", choices=["de", "en"], help="answer language (default: the question's)")
+    sp.add_argument("--stream", action="store_true", help="print the answer as it is generated")
     sp.add_argument("--json", action="store_true")
+
+    sp = sub.add_parser("chat", help="a conversation: one question per line on stdin, follow-ups allowed")
+    common(sp)
+    llm_options(sp)
+    sp.add_argument("-k", type=int, help="passages to retrieve")
+    sp.add_argument("--lang", choices=["de", "en"], help="answer language (default: the question's)")
 
     sp = sub.add_parser("search", help="retrieve passages only")
     common(sp)
@@ -54,7 +71,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args) -> Settings:
-    return Settings.from_env(store_dir=args.store, chroma_url=args.chroma_url, collection=args.collection)
+    llm = getattr(args, "llm", None)
+    settings = Settings.from_env(
+        store_dir=args.store, chroma_url=args.chroma_url, collection=args.collection,
+        llm="" if llm == "none" else llm, llm_base_url=getattr(args, "llm_url", None),
+        llm_model=getattr(args, "llm_model", None), llm_model_path=getattr(args, "llm_model_path", None),
+        llm_timeout=getattr(args, "llm_timeout", None))
+    from . import llm as llm_mod
+
+    try:
+        llm_mod.check(settings)
+    except llm_mod.LLMError as e:
+        raise RagError(e.detail[:1].upper() + e.detail[1:]) from None
+    return settings
 
 
 def _progress(done: int, total: int, message: str) -> None:
@@ -68,8 +97,11 @@ def _open(args):
     return Assistant.open(_settings(args), seed=not args.no_seed, progress=_progress)
 
 
-def _print_answer(answer) -> None:
-    print(answer.text)
+def _print_answer(answer, text_shown: bool = False) -> None:
+    if not text_shown:
+        print(answer.text)
+    if answer.notice:
+        print(("Hinweis: " if answer.language == "de" else "Note: ") + answer.notice)
     if answer.citations:
         print()
         for c in answer.citations:
@@ -93,12 +125,17 @@ def run(args) -> int:
         return 0 if not report.failed else 1
     if args.command == "ask":
         bot = _open(args)
+        if args.stream and not args.json:
+            _stream_answer(bot.stream(args.question, k=args.k, lang=args.lang))
+            return 0
         answer = bot.ask(args.question, k=args.k, lang=args.lang)
         if args.json:
             print(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
             _print_answer(answer)
         return 0
+    if args.command == "chat":
+        return _chat(_open(args), args)
     if args.command == "search":
         if bool(args.question) == bool(args.questions):
             raise RagError("Give either a question or --questions FILE.")
@@ -130,6 +167,60 @@ def run(args) -> int:
         print(report.summary())
         return 0 if not report.failed else 1
     return 2
+
+
+def _stream_answer(items) -> object:
+    """Print chunks as they come; the verified answer follows when it differs from them."""
+    shown = []
+    answer = None
+    for item in items:
+        if isinstance(item, str):
+            shown.append(item)
+            print(item, end="", flush=True)
+        else:
+            answer = item
+    print()
+    streamed = "".join(shown).strip()
+    same = streamed == answer.text.strip()
+    if not same and not streamed.endswith(answer.text.strip()):
+        print()
+        print(answer.text)
+    # A notice already streamed (a fallback after partial text) is not repeated.
+    if answer.notice and answer.notice in streamed:
+        import dataclasses
+
+        answer = dataclasses.replace(answer, notice="")
+    _print_answer(answer, text_shown=True)
+    return answer
+
+
+def _chat(bot, args) -> int:
+    from .chat import ChatSession
+
+    session = ChatSession(bot, k=args.k, lang=args.lang)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Ask a question (empty line or Ctrl-D to quit, /new for a new conversation).", file=sys.stderr)
+    while True:
+        if interactive:
+            print("> ", end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
+        if not line or (interactive and not line.strip()):
+            return 0
+        question = line.strip()
+        if not question:
+            continue
+        if question in ("/new", "/reset"):
+            session.reset()
+            continue
+        try:
+            answer = _stream_answer(session.stream(question))
+        except RagError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            continue
+        if answer.question and answer.question != " ".join(question.split()):
+            print(("Gesucht: " if answer.language == "de" else "Searched for: ") + answer.question)
+        print()
 
 
 def _search_file(bot, args) -> int:

@@ -1,0 +1,232 @@
+"""The LLM answering stage: prompt -> stream -> verify -> fallbacks.
+
+What streams out is what the verified answer says: markers are rewritten while they stream
+(invalid ones dropped, the rest renumbered in order of first use), and the first characters are
+held back until the answer's language is clear, so a wrong-language start is never shown. When
+the model's answer cannot be used (a failure, no valid citation, the wrong language twice), the
+extractive answer takes its place; if some text was already shown, the stream goes on with a
+blank line, the notice and the replacement, so a display that only appends still reads right.
+The final Outcome is authoritative.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+from . import language, prompts
+from .citations import MarkerRewriter, Support, lexical_overlap, strip_markers, strip_quotes, supports
+from .cleaning import to_source
+from .extractive import abstention_text
+from .llm import Backend, LLMError, chat_once, stream_text
+from .results import Citation, Passage
+
+# Characters of answer text (without markers) held back before the language is judged.
+LANGUAGE_HOLD_CHARS = 60
+# Below this detector confidence in the wanted language an answer counts as the wrong one.
+WRONG_LANGUAGE_CONFIDENCE = 0.35
+
+Fallback = Callable[[], tuple[str, list[Citation], bool]]
+
+
+@dataclass
+class Outcome:
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    mode: str                      # "llm:<model>" or "extractive"
+    notice: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# --- small pure helpers ----------------------------------------------------------------------
+def _words(text: str) -> list[str]:
+    return re.findall(r"[^\W\d_]+", text)
+
+
+def wrong_language(text: str, lang: str) -> bool:
+    """Is `text` clearly not in `lang`? Quotes and markers are ignored; too little to judge is
+    never wrong."""
+    plain = strip_quotes(strip_markers(text))
+    if len(_words(plain)) < 4:
+        return False
+    if language.detect(plain, default=lang) == lang:
+        return False
+    return language.confidence(plain, lang) < WRONG_LANGUAGE_CONFIDENCE
+
+
+_ABSTAIN = {
+    "de": re.compile(r"steht nichts|nicht in den (artikeln|quellen)|enthalten (keine|nichts)|keine "
+                     r"(angaben|informationen?)|nicht beantwort|geben (darüber )?keine auskunft|nicht erwähnt",
+                     re.I),
+    "en": re.compile(r"(don't|do not|does not|doesn't) (say|contain|mention|answer)|not (mentioned|stated)|"
+                     r"no information|(cannot|can't|can not) (be )?answer|not in the (articles|sources)", re.I),
+}
+
+
+def is_abstention(text: str, lang: str) -> bool:
+    plain = strip_markers(text).strip()
+    if not plain:
+        return False
+    if plain.rstrip(".") == abstention_text(lang).rstrip("."):
+        return True
+    return any(p.search(plain) for p in _ABSTAIN.values())
+
+
+class LanguageGate:
+    """Holds back the start of an answer until it is clear whether it is in `lang`."""
+
+    def __init__(self, lang: str, hold_chars: int = LANGUAGE_HOLD_CHARS):
+        self.lang, self.hold_chars = lang, hold_chars
+        self.held = ""
+        self.open = False
+        self.wrong = False
+
+    def feed(self, text: str) -> str:
+        if self.open:
+            return text
+        self.held += text
+        if len(strip_quotes(strip_markers(self.held))) < self.hold_chars:
+            return ""
+        return self._decide()
+
+    def finish(self) -> str:
+        return "" if self.open else self._decide()
+
+    def _decide(self) -> str:
+        if wrong_language(self.held, self.lang):
+            self.wrong = True
+            return ""
+        self.open = True
+        out, self.held = self.held, ""
+        return out
+
+
+def to_citation(s: Support, passages: list[Passage]) -> Citation:
+    """Offsets go through the passage's cleaning segments to the source file, exactly as the
+    extractive answer's citations do."""
+    p = passages[s.source_index]
+    quote = p.text[s.span.start:s.span.end]
+    return Citation(n=s.n, source=p.source, title=p.title, outlet=p.outlet, quote=quote,
+                    start=to_source(p.segments, p.start + s.span.start),
+                    end=to_source(p.segments, p.start + s.span.end),
+                    chunk_id=p.chunk_id, date=p.date, url=p.url)
+
+
+class EmbeddingScorer:
+    """Which sentence of a source supports a claim: e5 similarity (works across languages, where
+    shared words do not) plus shared content words. Sentence vectors are cached per answer."""
+
+    def __init__(self, embed_queries, embed_passages):
+        self.embed_queries, self.embed_passages = embed_queries, embed_passages
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, claim: str, candidates: list[str]) -> list[float]:
+        missing = [c for c in dict.fromkeys(candidates) if c not in self._cache]
+        if missing:
+            for text, vec in zip(missing, self.embed_passages(missing)):
+                self._cache[text] = vec
+        q = self.embed_queries([claim])[0]
+        sims = [float(self._cache[c] @ q) for c in candidates]
+        lex = lexical_overlap(claim, candidates)
+        return [s + 0.08 * l for s, l in zip(sims, lex)]
+
+
+def _deltas(backend: Backend, messages, deadline: float, received: list[str]) -> Iterator[str]:
+    """The stream; when it breaks before its first word, the same request once without
+    streaming, which gets a server's real error (or its answer) instead of a cut connection."""
+    try:
+        yield from stream_text(backend, messages, deadline)
+    except LLMError as e:
+        if e.kind != "malformed" or received or backend.kind != "openai":
+            raise
+        text = chat_once(backend, messages, deadline)
+        if not text:
+            raise
+        yield text
+
+
+# --- the stage -------------------------------------------------------------------------------
+def run(question: str, lang: str, passages: list[Passage], backend: Backend, deadline: float,
+        fallback: Fallback, scorer=None) -> Iterator[str | Outcome]:
+    """Yields answer text as it is produced, then one Outcome. Never raises for LLM failures."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    shown: list[str] = []
+
+    def replace(kind: str, **values) -> Iterator[str | Outcome]:
+        timings["llm"] = round((time.perf_counter() - t0) * 1000, 1)
+        t_fb = time.perf_counter()
+        text, citations, abstained = fallback()
+        timings["fallback"] = round((time.perf_counter() - t_fb) * 1000, 1)
+        note = prompts.notice(kind, lang, **values)
+        piece = text if not "".join(shown).strip() else f"\n\n{note}\n\n{text}"
+        yield piece
+        yield Outcome(text, citations, abstained, "extractive", note, timings)
+
+    if not passages:
+        text, citations, abstained = fallback()
+        yield text
+        yield Outcome(text, citations, abstained, "extractive", "", timings)
+        return
+
+    for attempt, strict in enumerate((False, True)):
+        if attempt and time.monotonic() >= deadline:
+            yield from replace("language")
+            return
+        if attempt and "".join(shown).strip():
+            shown.append("\n\n")
+            yield "\n\n"
+        messages = prompts.answer_messages(question, lang, passages, strict=strict)
+        rewriter = MarkerRewriter(len(passages))
+        gate = LanguageGate(lang)
+        full: list[str] = []
+        received: list[str] = []
+        try:
+            for delta in _deltas(backend, messages, deadline, received):
+                if "first_token" not in timings:
+                    timings["first_token"] = round((time.perf_counter() - t0) * 1000, 1)
+                received.append(delta)
+                out = rewriter.feed(delta)
+                full.append(out)
+                piece = gate.feed(out)
+                if piece:
+                    shown.append(piece)
+                    yield piece
+                if gate.wrong:
+                    break
+            else:
+                out = rewriter.finish()
+                full.append(out)
+                piece = gate.feed(out) + gate.finish()
+                if piece:
+                    shown.append(piece)
+                    yield piece
+        except LLMError as e:
+            yield from replace(e.kind if e.kind in prompts.NOTICES else "failed", timeout=backend.timeout,
+                               status=e.status or "?", detail=e.detail)
+            return
+        text = "".join(full).strip()
+        if gate.wrong or wrong_language(text, lang):
+            continue
+        break
+    else:
+        yield from replace("language")
+        return
+    timings["llm"] = round((time.perf_counter() - t0) * 1000, 1)
+
+    t1 = time.perf_counter()
+    found = supports(text, [p.text for p in passages], rewriter.new_to_old, scorer)
+    citations = [to_citation(s, passages) for s in found]
+    timings["verify"] = round((time.perf_counter() - t1) * 1000, 1)
+    if citations:
+        yield Outcome(text, citations, False, backend.label, "", timings)
+        return
+    fb_text, fb_citations, fb_abstained = fallback()
+    if fb_abstained and is_abstention(text, lang):
+        yield Outcome(text, [], True, backend.label, "", timings)
+        return
+    yield from replace("unverified")
