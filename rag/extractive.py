@@ -95,7 +95,7 @@ _PATTERNS = {
     "when": re.compile(rf"\b(?:(?:am |im |on |in )?(?:\d{{1,2}}\.\s?)?{_MONTHS}(?:\s\d{{4}})?|(?:am |on )?{_DAYS}|(?:im Jahr |in )?(?:19|20)\d\d|(?:letzte[nr]?|vergangene[nr]?|last|next) (?:Woche|Monat|Jahr|Jahres|week|month|year))\b"),
 }
 _CAP = r"[A-ZÄÖÜŎŌ][\w'’ŏō-]+"
-_NAME = re.compile(rf"{_CAP}(?:\s(?:{_CAP}|von|van|de|bin|al)\b){{1,3}}")
+_NAME = re.compile(rf"{_CAP}(?:\s(?:{_CAP}|von|van|de|bin|al)\b){{1,6}}")
 _PLACE = re.compile(rf"\b(?:in|nach|aus|im|at|to|from)\s(?:der\s|dem\s|the\s)?(?:\w+stadt\s|Hauptstadt\s|city of\s)?({_CAP}(?:\s{_CAP})?)")
 
 
@@ -113,7 +113,8 @@ _ROLE = re.compile(
     r"diplomat|gesandte|machthaber|sekretär|general|könig|papst|meister|vorsitzende|kommissar|"
     r"president|spokesman|spokeswoman|spokesperson|secretary|leader|chancellor|ambassador|envoy|"
     r"herr|frau|mr|mrs|ms|dr|prof)(in|innen|en|s|r)?$")
-_ARTICLES = {"der", "die", "das", "den", "dem", "des", "the", "ein", "eine", "laut", "von", "mit"}
+_ARTICLES = {"der", "die", "das", "den", "dem", "des", "the", "ein", "eine", "laut", "mit", "am", "im",
+             "auch", "als", "nach", "wie"}
 # Capitalised words that follow names in news sentences ("Grant Shapps Anfang des Monats").
 _NOT_NAME = {"anfang", "ende", "mitte", "montag", "dienstag", "mittwoch", "donnerstag", "freitag",
              "samstag", "sonntag", "woche", "jahr", "monat", "tag", "abend", "morgen", "vormittag",
@@ -140,25 +141,39 @@ def _candidates(kind: str, sentence: str, q_stems: set[str]) -> list[tuple[int, 
         out = [(m.start(1), m.group(1)) for m in _PLACE.finditer(sentence)]
     elif kind == "who":
         for m in _NAME.finditer(sentence):
-            # German capitalises every noun: the name is what follows the last job title, minus
-            # articles and words the question used, so "Der Kreml-Sprecher Dmitri Peskow" and
-            # "Russlands Außenminister Lawrow" give "Dmitri Peskow" and "Lawrow".
             words = m.group(0).split()
             offsets, pos = [], m.start()
             for w in words:
                 offsets.append(sentence.index(w, pos))
                 pos = offsets[-1] + len(w)
-            roles = [i for i, w in enumerate(words) if _ROLE.match(w)]
-            first = roles[-1] + 1 if roles else 0
-            while first < len(words) and (words[first].lower() in _ARTICLES or all(
-                    set(tokenize(part, "de")) <= q_stems for part in words[first].split("-"))):
-                first += 1
-            name = words[first:]
-            cut = next((i for i, w in enumerate(name) if w.lower() in _NOT_NAME), len(name))
-            name = name[:cut]
-            if len(name) >= 2 or (name and roles):
-                out.append((offsets[first], " ".join(name)))
+            # Dates and articles inside a capitalised run separate names ("Am Dienstag Dmitri
+            # Peskow", "Grant Shapps Anfang des Monats").
+            segment: list[int] = []
+            for i in range(len(words) + 1):
+                if i < len(words) and words[i].lower() not in _NOT_NAME | _ARTICLES:
+                    segment.append(i)
+                    continue
+                found = _name_in(segment, words, q_stems)
+                if found:
+                    out.append((offsets[found[0]], " ".join(words[j] for j in found)))
+                segment = []
     return [(o, p) for o, p in out if novel(p)]
+
+
+def _name_in(segment: list[int], words: list[str], q_stems: set[str]) -> list[int]:
+    """Indices of the person's name in a run of capitalised words, or [].
+
+    German capitalises every noun: the name is what follows the last job title, minus words the
+    question used, so "Kreml-Sprecher Dmitri Peskow" and "Russlands Außenminister Lawrow" give
+    "Dmitri Peskow" and "Lawrow"."""
+    roles = [k for k, i in enumerate(segment) if _ROLE.match(words[i])]
+    rest = segment[roles[-1] + 1:] if roles else segment
+    while rest and all(set(tokenize(part, "de")) <= q_stems for part in words[rest[0]].split("-")):
+        rest = rest[1:]
+    # A person the question names is not who it asks for ("Wer hat Lawrow empfangen?").
+    if any(set(tokenize(words[i], "de")) & q_stems for i in rest):
+        return []
+    return rest if len(rest) >= 2 or (rest and roles) else []
 
 
 def short_answer(question: str, sentence: str, q_vec: np.ndarray | None = None, embed=None) -> str:

@@ -31,3 +31,12 @@ def test_question_type(q, kind):
 ])
 def test_short_answer(q, sentence, expected):
     assert short_answer(q, sentence) == expected
+
+
+def test_person_named_in_the_question_is_not_the_answer():
+    s = "Der russische Außenminister Sergei Lawrow wurde am Samstag von Staatschef Kim Jong-un empfangen."
+    assert short_answer("Wer hat Lawrow in Nordkorea empfangen?", s) == "Kim Jong-un"
+
+
+def test_names_after_dates_and_before_time_words():
+    assert short_answer("Wer sprach am Dienstag?", "Am Dienstag Dmitri Peskow zufolge blieb alles offen.") == "Dmitri Peskow"
