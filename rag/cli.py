@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--questions", help="file with one question per line; prints one JSON line each")
     sp.add_argument("--json", action="store_true")
 
+    sub.add_parser("eval", help="evaluation and benchmarks (python -m rag eval --help)", add_help=False)
+
     sp = sub.add_parser("articles", help="list the stored articles")
     common(sp)
     sp.add_argument("--json", action="store_true")
@@ -248,6 +250,12 @@ def _search_file(bot, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["eval"]:
+        # The evaluation suite has its own options; see docs/eval.md.
+        from .evaluation import main as evaluate
+
+        return evaluate(argv[1:], prog="python -m rag eval")
     args = _parser().parse_args(argv)
     try:
         return run(args)
