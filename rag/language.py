@@ -37,9 +37,10 @@ def detect(text: str, default: str = "en") -> str:
     from lingua import Language
 
     lang = _detector().detect_language_of(text)
-    if lang is Language.GERMAN:
+    # lingua hands out fresh enum objects: compare by value, never by identity.
+    if lang == Language.GERMAN:
         return "de"
-    if lang is Language.ENGLISH:
+    if lang == Language.ENGLISH:
         return "en"
     return default
 
