@@ -1,0 +1,165 @@
+"""Answer quality: gold sets over news articles (JSONL, see docs/eval.md) and XQuAD answer spans,
+for every answering mode that is available."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import metrics
+from .common import progress_bar
+from .data import GoldItem, XQuestion, source_matches
+
+
+@dataclass
+class AnswerRecord:
+    id: str
+    lang: str
+    question: str
+    category: str                 # single | multi-article | follow-up | unanswerable | xquad
+    answerable: bool
+    gold_answers: list[str]
+    gold_sources: list[str]
+    answer: str = ""
+    mode: str = ""
+    abstained: bool = False
+    cited: list[str] = field(default_factory=list)
+    contains: bool | None = None          # answerable items only
+    f1: float | None = None
+    answer_lang: str | None = None
+    lang_ok: bool = False
+    citation_precision: float | None = None
+    citation_recall: float | None = None
+    latency_ms: float = 0.0
+    error: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def category(item: GoldItem) -> str:
+    if not item.answerable:
+        return "unanswerable"
+    if item.follow_up_of:
+        return "follow-up"
+    if item.sources_needed == "all" and len(item.sources) > 1:
+        return "multi-article"
+    return "single"
+
+
+def answer_language(text: str) -> str | None:
+    """The language of the assistant's own words (quotes are the articles' German), or None when
+    too little is left to tell."""
+    from .. import language
+
+    own = metrics.own_words(text)
+    if sum(ch.isalpha() for ch in own) < 4:
+        return None
+    return language.detect(own)
+
+
+def score(record: AnswerRecord, answer, doc_of, need_all: bool = False) -> AnswerRecord:
+    """Fill in the metrics of one record from the Answer the assistant gave."""
+    record.answer = answer.text
+    record.mode = answer.mode
+    record.abstained = bool(answer.abstained)
+    record.cited = [doc_of(c.source) for c in answer.citations]
+    record.answer_lang = answer_language(answer.text)
+    record.lang_ok = record.answer_lang == record.lang
+    if record.answerable:
+        record.contains = (not record.abstained) and metrics.contains_answer(answer.text, record.gold_answers)
+        record.f1 = 0.0 if record.abstained else metrics.token_f1(
+            metrics.first_sentence(answer.text), record.gold_answers, record.lang)
+        match = lambda c, g: source_matches(c, g)
+        record.citation_precision = metrics.citation_precision(record.cited, record.gold_sources, match)
+        record.citation_recall = metrics.citation_recall(record.cited, record.gold_sources, need_all, match)
+    return record
+
+
+def run_gold(bot, items: list[GoldItem], desc: str = "gold", root: Path | None = None) -> list[AnswerRecord]:
+    """Ask every gold question; a follow-up is asked with the conversation so far (the first
+    question and the assistant's own answer to it), as the chat UI does."""
+    from ..results import RagError
+
+    def doc_of(source: str) -> str:
+        p = Path(source)
+        if root is not None:
+            try:
+                return p.resolve().relative_to(root.resolve()).as_posix()
+            except ValueError:
+                pass
+        return p.name
+
+    given: dict[str, tuple[str, str]] = {}
+    records = []
+    bar = progress_bar(len(items), desc)
+    try:
+        for item in items:
+            rec = AnswerRecord(item.id, item.lang, item.question, category(item), item.answerable,
+                               item.answers, item.sources)
+            history = None
+            if item.follow_up_of:
+                history = [given[item.follow_up_of]] if item.follow_up_of in given else []
+            t0 = time.perf_counter()
+            try:
+                answer = bot.ask(item.question, history=history)
+            except RagError as e:
+                rec.error = str(e)
+                records.append(rec)
+                bar.update(1)
+                continue
+            rec.latency_ms = (time.perf_counter() - t0) * 1000
+            score(rec, answer, doc_of, need_all=item.sources_needed == "all")
+            given[item.id] = (item.question, answer.text)
+            records.append(rec)
+            bar.update(1)
+    finally:
+        bar.close()
+    return records
+
+
+def run_xquad(bot, questions: list[XQuestion], desc: str = "xquad") -> list[AnswerRecord]:
+    from .retrieval_eval import doc_id
+
+    records = []
+    bar = progress_bar(len(questions), desc)
+    try:
+        for q in questions:
+            rec = AnswerRecord(q.id, q.lang, q.question, "xquad", True, list(q.answers), [q.paragraph_id])
+            t0 = time.perf_counter()
+            answer = bot.ask(q.question)
+            rec.latency_ms = (time.perf_counter() - t0) * 1000
+            score(rec, answer, doc_id)
+            records.append(rec)
+            bar.update(1)
+    finally:
+        bar.close()
+    return records
+
+
+def summarize(records: list[AnswerRecord]) -> dict:
+    ok = [r for r in records if not r.error]
+    answerable = [r for r in ok if r.answerable]
+    abst = metrics.abstention_scores([not r.answerable for r in ok], [r.abstained for r in ok])
+    return {
+        "n": len(records),
+        "errors": len(records) - len(ok),
+        "answerable": len(answerable),
+        "contains": metrics.mean([float(bool(r.contains)) for r in answerable]),
+        "f1": metrics.mean([r.f1 for r in answerable]),
+        "citation_precision": metrics.mean([r.citation_precision for r in ok
+                                            if r.answerable and not r.abstained]),
+        "citation_recall": metrics.mean([r.citation_recall for r in answerable]),
+        "language_match": metrics.mean([float(r.lang_ok) for r in ok]),
+        "language_undetermined": sum(1 for r in ok if r.answer_lang is None),
+        "abstention": abst,
+        "false_abstention_rate": metrics.mean([float(r.abstained) for r in answerable]),
+        "latency": metrics.latency_summary([r.latency_ms for r in ok]),
+    }
+
+
+def breakdown(records: list[AnswerRecord], key: str) -> dict:
+    groups: dict[str, list[AnswerRecord]] = {}
+    for r in records:
+        groups.setdefault(str(getattr(r, key)), []).append(r)
+    return {name: summarize(rs) for name, rs in sorted(groups.items())}

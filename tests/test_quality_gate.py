@@ -1,0 +1,119 @@
+"""Quality gate: a fixed, fast subset of the evaluation (docs/eval.md). A change that makes
+retrieval or answers worse than today fails here.
+
+Thresholds sit just under the numbers measured with the code as it was when they were set (see
+MEASURED); raise them when quality improves, never lower them to let a regression through. Only
+quality is asserted; timings belong in the benchmark report."""
+from __future__ import annotations
+
+import pytest
+
+from rag.evaluation import answer_eval, common, data, retrieval_eval
+
+QUESTIONS_PER_LANGUAGE = 150
+K = 10
+
+# Measured with `python -m rag.evaluation --quick` (same subset, same code path).
+# `python -m rag eval retrieval --quick --no-peer` at commit f641a49, 2026-11-23.
+MEASURED = {
+    ("de", "R@5"): 0.987, ("de", "nDCG@10"): 0.965, ("en", "R@5"): 0.980, ("en", "nDCG@10"): 0.912,
+}
+RETRIEVAL_MIN = {
+    ("de", "R@5"): 0.96, ("de", "nDCG@10"): 0.94,
+    ("en", "R@5"): 0.95, ("en", "nDCG@10"): 0.89,
+}
+# Hybrid may trail dense-only by at most this much (ties are common on a small subset).
+HYBRID_VS_DENSE_EPS = 0.01
+
+# `python -m rag eval answers --answer-questions 0 --no-peer` at commit f641a49: contains 0.70,
+# citation precision 0.8125, language match 1.0, abstention precision 0.714, recall 0.50.
+GOLD_MIN = {
+    "contains": 0.65,
+    "citation_precision": 0.75,
+    "language_match": 0.95,
+    "abstention_precision": 0.65,
+    "abstention_recall": 0.40,
+}
+
+
+@pytest.fixture(scope="module")
+def xquad():
+    folder = data.DEFAULT_XQUAD
+    assert (folder / "xquad.de.json").is_file(), (
+        f"The quality gate needs XQuAD in {folder} (see data/README.md of the shared data).")
+    return data.load_xquad(folder)
+
+
+@pytest.fixture(scope="module")
+def xquad_bot(tmp_path_factory, embedder, xquad):
+    """One store over the 240 German paragraphs for the whole module."""
+    root = tmp_path_factory.mktemp("gate")
+    files = data.write_corpus(root / "corpus", data.xquad_docs(xquad.paragraphs))
+    bot = common.open_bot(root / "store", embedder)
+    report = common.sync_corpus(bot, files, "gate: ingest xquad")
+    assert not report.failed, report.summary()
+    assert len(bot.store.sources()) == len(xquad.paragraphs)
+    return bot
+
+
+@pytest.fixture(scope="module")
+def retrieval(xquad_bot, xquad) -> dict:
+    out = {}
+    for lang, questions in xquad.questions.items():
+        subset = data.subset(questions, QUESTIONS_PER_LANGUAGE)
+        for name in ("dense", "hybrid"):
+            run = retrieval_eval.run(retrieval_eval.project_search(xquad_bot, retrieval_eval.PROJECT_MODES[name], K),
+                                     subset, name, "xquad", K)
+            out[(lang, name)] = run.summary()
+    return out
+
+
+def test_gate_subset_is_the_documented_one(xquad):
+    de = data.subset(xquad.questions["de"], QUESTIONS_PER_LANGUAGE)
+    en = data.subset(xquad.questions["en"], QUESTIONS_PER_LANGUAGE)
+    assert len(de) == len(en) == QUESTIONS_PER_LANGUAGE
+    assert [q.id for q in de] == [q.id for q in en]
+    assert len({q.paragraph_id for q in de}) > 100   # spread over the corpus, not one article
+
+
+def test_no_xquad_paragraph_loses_text_to_cleaning(xquad):
+    assert data.cleaning_losses(data.xquad_docs(xquad.paragraphs)) == []
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+@pytest.mark.parametrize("metric", ["R@5", "nDCG@10"])
+def test_hybrid_retrieval_quality(retrieval, lang, metric):
+    got = retrieval[(lang, "hybrid")][metric]
+    assert got >= RETRIEVAL_MIN[(lang, metric)], (
+        f"hybrid {metric} for {lang} questions fell to {got:.3f} "
+        f"(threshold {RETRIEVAL_MIN[(lang, metric)]:.3f}, measured {MEASURED[(lang, metric)]})")
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_hybrid_is_not_worse_than_dense(retrieval, lang):
+    hybrid, dense = retrieval[(lang, "hybrid")], retrieval[(lang, "dense")]
+    for metric in ("R@5", "nDCG@10"):
+        assert hybrid[metric] >= dense[metric] - HYBRID_VS_DENSE_EPS, (
+            f"{lang}: hybrid {metric} {hybrid[metric]:.3f} < dense {dense[metric]:.3f}")
+
+
+@pytest.fixture(scope="module")
+def gold_summary(seeded):
+    items = data.load_gold(data.DEFAULT_GOLD)
+    records = answer_eval.run_gold(seeded, items, "gate: seed gold", root=seeded.settings.seeds_dir)
+    assert all(r.mode == "extractive" for r in records if not r.error), "the gate measures extractive mode"
+    return answer_eval.summarize(records)
+
+
+def test_seed_gold_set_extractive_answers(gold_summary):
+    s = gold_summary
+    got = {
+        "contains": s["contains"],
+        "citation_precision": s["citation_precision"],
+        "language_match": s["language_match"],
+        "abstention_precision": s["abstention"]["precision"],
+        "abstention_recall": s["abstention"]["recall"],
+    }
+    assert s["errors"] == 0
+    worse = {k: v for k, v in got.items() if v is None or v < GOLD_MIN[k]}
+    assert not worse, f"seed gold set fell below the gate: {worse} (thresholds {GOLD_MIN})"
