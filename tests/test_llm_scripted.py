@@ -250,7 +250,10 @@ def test_a_model_that_obeys_an_injection_is_not_shown(seeded, server):
     server.responder = lambda r, i: Reply(OBEYED)
     answer = llm_bot(seeded, server.url).ask(Q_DE)
     assert "PWNED" not in answer.text
-    assert answer.mode == "extractive" and answer.notice == prompts.notice("unverified", "de")
+    # The obeyed reply is English and uncited: the language check (or, failing that, citation
+    # verification) rejects it; either way the user sees the extractive answer.
+    assert answer.mode == "extractive"
+    assert answer.notice in {prompts.notice("language", "de"), prompts.notice("unverified", "de")}
 
 
 # --- failures -----------------------------------------------------------------------------------
