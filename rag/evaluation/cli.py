@@ -227,12 +227,13 @@ def run_retrieval(r: Run) -> None:
             qs = {lang: data.subset(q, min(args.distractor_questions, args.questions or 10**9))
                   for lang, q in xq.questions.items()}
             section["questions_" + name] = {lang: len(q) for lang, q in qs.items()}
-        runs = retrieval_eval.evaluate(bot, qs, name, args.k, peer)
-        for run_ in runs:
+        def keep(run_, name=name):
             section["runs"].append(run_.summary())
             section["per_query"][f"{name}/{run_.retriever}/{run_.lang}"] = run_.per_query()
+            r.save("retrieval", section)   # a run killed halfway keeps what it measured
+
+        retrieval_eval.evaluate(bot, qs, name, args.k, peer, on_run=keep)
         del peer
-        r.save("retrieval", section)
 
 
 def _modes(args) -> list[str]:

@@ -81,12 +81,17 @@ PROJECT_MODES = {"bm25": "lexical", "dense": "dense", "hybrid": "hybrid"}
 
 
 def evaluate(bot, questions_by_lang: dict[str, list[XQuestion]], corpus: str, k: int = 10,
-             peer=None, retrievers: tuple[str, ...] = ("bm25", "dense", "hybrid")) -> list[RetrievalRun]:
+             peer=None, retrievers: tuple[str, ...] = ("bm25", "dense", "hybrid"),
+             on_run: Callable[[RetrievalRun], None] | None = None) -> list[RetrievalRun]:
+    """All retrievers on all languages; `on_run` sees each finished run (to save as it goes)."""
     runs = []
     for lang, questions in questions_by_lang.items():
-        for name in retrievers:
-            runs.append(run(project_search(bot, PROJECT_MODES[name], k), questions, name, corpus, k))
+        todo = [(project_search(bot, PROJECT_MODES[name], k), name, k) for name in retrievers]
         if peer is not None:
-            runs.append(run(peer.default_search, questions, "llamaindex-default", corpus, peer.default_k))
-            runs.append(run(peer.search_k(k), questions, f"llamaindex-k{k}", corpus, k))
+            todo += [(peer.default_search, "llamaindex-default", peer.default_k),
+                     (peer.search_k(k), f"llamaindex-k{k}", k)]
+        for search, name, kk in todo:
+            runs.append(run(search, questions, name, corpus, kk))
+            if on_run:
+                on_run(runs[-1])
     return runs
