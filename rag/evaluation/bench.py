@@ -16,23 +16,29 @@ from . import metrics
 from .common import log, open_bot, progress_bar, rss_mb, sync_corpus
 
 
-def _latencies(bot, questions: list[str], label: str) -> dict:
-    bot.ask(questions[0])   # first call loads the language detector; not part of steady state
-    search_ms, ask_ms = [], []
-    bar = progress_bar(len(questions), f"latency {label}")
+def _latencies(bots: list[tuple[str, object]], questions: list[str]) -> dict[str, dict]:
+    """Search and answer latency on every store, interleaved question by question: on a machine
+    shared with other work, a busy minute then slows all corpus sizes alike instead of one."""
+    for _, bot in bots:
+        bot.ask(questions[0])   # first call loads the language detector; not part of steady state
+    search_ms = {label: [] for label, _ in bots}
+    ask_ms = {label: [] for label, _ in bots}
+    bar = progress_bar(len(questions) * len(bots), "latency")
     try:
         for q in questions:
-            t0 = time.perf_counter()
-            bot.search(q)
-            t1 = time.perf_counter()
-            bot.ask(q)
-            t2 = time.perf_counter()
-            search_ms.append((t1 - t0) * 1000)
-            ask_ms.append((t2 - t1) * 1000)
-            bar.update(1)
+            for label, bot in bots:
+                t0 = time.perf_counter()
+                bot.search(q)
+                t1 = time.perf_counter()
+                bot.ask(q)
+                t2 = time.perf_counter()
+                search_ms[label].append((t1 - t0) * 1000)
+                ask_ms[label].append((t2 - t1) * 1000)
+                bar.update(1)
     finally:
         bar.close()
-    return {"search": metrics.latency_summary(search_ms), "ask": metrics.latency_summary(ask_ms)}
+    return {label: {"search": metrics.latency_summary(search_ms[label]),
+                    "ask": metrics.latency_summary(ask_ms[label])} for label, _ in bots}
 
 
 def _ingest(bot, files: list[Path], desc: str) -> dict:
@@ -135,45 +141,44 @@ def cold_start(store_dir: Path, question: str, runs: int = 3) -> dict:
 
 def run(out: Path, embedder, seed_files: list[Path], gnad_files: list[Path], questions: list[str],
         sizes: tuple[int, ...] = (200, 1028), cold_runs: int = 3) -> dict:
-    """Grow one fresh store stage by stage (seeds, +sizes[0] articles, ...), measuring each stage.
-    The store is left holding seeds + all articles, for the distractor retrieval run."""
-    store_dir = out / "stores" / "scale"
-    shutil.rmtree(store_dir, ignore_errors=True)   # throughput is measured on a fresh store
-    bot = open_bot(store_dir, embedder)
-    result: dict = {"store": str(store_dir), "rss_before_mb": rss_mb(), "stages": [], "ingest": []}
+    """One fresh store per corpus size (seeds, seeds + each size of 10kGNAD). The largest is built
+    first, so its ingest is the throughput measurement and the process's peak RSS after it is not
+    inflated by the smaller stores. The largest store stays as `stores/scale` for the distractor
+    retrieval run."""
+    sizes = sorted({min(n, len(gnad_files)) for n in sizes if n > 0})
+    result: dict = {"rss_before_mb": rss_mb(), "stages": [], "ingest": []}
+    stores: dict[int, tuple[Path, object]] = {}
+    for size in sorted([0] + sizes, reverse=True):
+        store_dir = out / "stores" / ("scale" if size == sizes[-1] else f"bench-{size}")
+        shutil.rmtree(store_dir, ignore_errors=True)   # throughput is measured on fresh stores
+        bot = open_bot(store_dir, embedder)
+        log(f"bench: store with seeds + {size} articles")
+        sync_corpus(bot, seed_files, "ingest seeds")
+        if size:
+            step = _ingest(bot, gnad_files[:size], f"ingest 10kGNAD 0-{size}")
+            result["ingest"].append(step)
+        if size == sizes[-1]:
+            result["peak_rss_mb"] = rss_mb()
+            result["store"] = str(store_dir)
+            log("bench: raw embedding throughput")
+            result["embedding_ceiling"] = embedding_ceiling(embedder, bot.settings, gnad_files)
+        stores[size] = (store_dir, bot)
 
-    log("bench: seeds")
-    sync_corpus(bot, seed_files, "ingest seeds")
-    stage = {"label": "seeds", "articles": len(seed_files), "chunks": bot.store.count()}
-    stage.update(_latencies(bot, questions, "seeds"))
-    result["stages"].append(stage)
+    full = max(result["ingest"], key=lambda s: s["articles"])
+    result["throughput"] = {k: full[k] for k in ("articles", "chunks", "seconds", "embed_seconds")}
+    result["throughput"].update(
+        embed_share=round(full["embed_seconds"] / full["seconds"], 3) if full["seconds"] else None,
+        articles_per_s=round(full["articles"] / full["seconds"], 2) if full["seconds"] else None,
+        chunks_per_s=round(full["chunks"] / full["seconds"], 2) if full["seconds"] else None)
 
-    done = 0
-    for size in sizes:
-        size = min(size, len(gnad_files))
-        if size <= done:
-            continue
-        log(f"bench: +{size} articles")
-        step = _ingest(bot, gnad_files[done:size], f"ingest 10kGNAD {done}-{size}")
-        result["ingest"].append(step)
-        done = size
-        stage = {"label": f"seeds + {size:,} articles", "articles": len(seed_files) + size,
-                 "chunks": bot.store.count(), "rss_mb": rss_mb()}
-        stage.update(_latencies(bot, questions, f"+{size}"))
+    labels = {size: "seeds" if not size else f"seeds + {size:,} articles" for size in stores}
+    log("bench: latency")
+    lat = _latencies([(labels[size], stores[size][1]) for size in sorted(stores)], questions)
+    for size in sorted(stores):
+        stage = {"label": labels[size], "articles": len(seed_files) + size,
+                 "chunks": stores[size][1].store.count()}
+        stage.update(lat[labels[size]])
         result["stages"].append(stage)
-
-    articles = sum(s["articles"] for s in result["ingest"])
-    chunks = sum(s["chunks"] for s in result["ingest"])
-    seconds = sum(s["seconds"] for s in result["ingest"])
-    embed_seconds = sum(s["embed_seconds"] for s in result["ingest"])
-    result["throughput"] = {"articles": articles, "chunks": chunks, "seconds": round(seconds, 1),
-                            "embed_seconds": round(embed_seconds, 1),
-                            "embed_share": round(embed_seconds / seconds, 3) if seconds else None,
-                            "articles_per_s": round(articles / seconds, 2) if seconds else None,
-                            "chunks_per_s": round(chunks / seconds, 2) if seconds else None}
-    log("bench: raw embedding throughput")
-    result["embedding_ceiling"] = embedding_ceiling(embedder, bot.settings, gnad_files)
-    result["peak_rss_mb"] = rss_mb()
     log("bench: cold start")
-    result["cold_start"] = cold_start(store_dir, questions[0], cold_runs)
+    result["cold_start"] = cold_start(stores[sizes[-1]][0], questions[0], cold_runs)
     return result

@@ -105,12 +105,23 @@ class Run:
         data.write_notice(folder, data.XQUAD_NOTICE, Path(self.args.xquad) / "CC-BY-SA4.0.txt")
         return data.write_corpus(folder, data.xquad_docs(self.xquad.paragraphs))
 
-    def gnad_files(self) -> list[Path]:
+    def news_files(self) -> dict[str, Path]:
+        """XQuAD paragraphs and 10kGNAD articles in one folder under neutral names
+        (data.opaque_name), keyed by document id in 10kGNAD order, then XQuAD order."""
         if self._gnad is None:
             self._gnad = data.load_gnad(self.args.gnad)
-        folder = self.out / "corpus" / "10kgnad"
-        data.write_notice(folder, data.GNAD_NOTICE)
-        return data.write_corpus(folder, data.gnad_docs(self._gnad))
+        docs = dict(data.gnad_docs(self._gnad))
+        docs.update(data.xquad_docs(self.xquad.paragraphs))
+        folder = self.out / "corpus" / "news"
+        data.write_notice(folder, data.GNAD_NOTICE + "\n" + data.XQUAD_NOTICE,
+                          Path(self.args.xquad) / "CC-BY-SA4.0.txt")
+        paths = data.write_corpus(folder, {data.opaque_name(k): v for k, v in docs.items()})
+        by_name = {p.stem: p for p in paths}
+        return {k: by_name[data.opaque_name(k)] for k in docs}
+
+    def gnad_files(self) -> list[Path]:
+        files = self.news_files()
+        return [files[a.id] for a in self._gnad]
 
     def seed_files(self) -> list[Path]:
         from ..loading import discover
@@ -205,8 +216,11 @@ def run_retrieval(r: Run) -> None:
                      "cleaning_losses": data.cleaning_losses(docs), "corpora": {}, "runs": [],
                      "per_query": {}}
     corpora = [("xquad", xfiles)]
+    renames: dict[str, dict[str, str]] = {"xquad": {}}
     if not args.no_distractors:
-        corpora.append(("xquad+10kgnad", xfiles + r.gnad_files() + r.seed_files()))
+        news = r.news_files()
+        corpora.append(("xquad+10kgnad", list(news.values())))
+        renames["xquad+10kgnad"] = {p.stem: doc for doc, p in news.items()}
     model_path = resolve_model(Settings.from_env())
     for name, files in corpora:
         store = "xquad" if name == "xquad" else "scale"
@@ -232,7 +246,7 @@ def run_retrieval(r: Run) -> None:
             section["per_query"][f"{name}/{run_.retriever}/{run_.lang}"] = run_.per_query()
             r.save("retrieval", section)   # a run killed halfway keeps what it measured
 
-        retrieval_eval.evaluate(bot, qs, name, args.k, peer, on_run=keep)
+        retrieval_eval.evaluate(bot, qs, name, args.k, peer, on_run=keep, rename=renames[name])
         del peer
 
 

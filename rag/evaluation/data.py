@@ -147,6 +147,14 @@ attribution, non-commercial use only, share alike.
 """
 
 
+def opaque_name(doc_id: str) -> str:
+    """A file stem that says nothing about where a document comes from. llama-index embeds each
+    file's path with its text, so in a corpus mixing two data sets, folder or file names such as
+    'xquad-de/03-02' versus '10kgnad/gnad-0001' would tell the peer which documents are the
+    relevant kind."""
+    return "doc-" + hashlib.sha1(f"rag-eval:{doc_id}".encode()).hexdigest()[:12]
+
+
 def write_notice(folder: Path, notice: str, licence_file: Path | None = None) -> None:
     """Licence and attribution travel with every copy of the data. No .txt/.md suffix, so the
     notices are never ingested as articles."""

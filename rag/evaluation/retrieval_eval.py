@@ -52,7 +52,8 @@ def doc_id(source: str) -> str:
 
 
 def run(search: Search, questions: list[XQuestion], retriever: str, corpus: str, k: int,
-        desc: str | None = None) -> RetrievalRun:
+        desc: str | None = None, rename: dict[str, str] | None = None) -> RetrievalRun:
+    """`rename` maps file stems back to document ids where the files have neutral names."""
     result = RetrievalRun(retriever, questions[0].lang if questions else "", corpus, k)
     bar = progress_bar(len(questions), desc or f"{retriever} {result.lang} {corpus}")
     try:
@@ -60,6 +61,8 @@ def run(search: Search, questions: list[XQuestion], retriever: str, corpus: str,
             t0 = time.perf_counter()
             docs = search(q.question)
             result.latencies_ms.append((time.perf_counter() - t0) * 1000)
+            if rename:
+                docs = [rename.get(d, d) for d in docs]
             result.ranks.append(metrics.first_rank(docs, q.paragraph_id))
             result.ids.append(q.id)
             result.top.append(docs[0] if docs else "")
@@ -82,7 +85,8 @@ PROJECT_MODES = {"bm25": "lexical", "dense": "dense", "hybrid": "hybrid"}
 
 def evaluate(bot, questions_by_lang: dict[str, list[XQuestion]], corpus: str, k: int = 10,
              peer=None, retrievers: tuple[str, ...] = ("bm25", "dense", "hybrid"),
-             on_run: Callable[[RetrievalRun], None] | None = None) -> list[RetrievalRun]:
+             on_run: Callable[[RetrievalRun], None] | None = None,
+             rename: dict[str, str] | None = None) -> list[RetrievalRun]:
     """All retrievers on all languages; `on_run` sees each finished run (to save as it goes)."""
     runs = []
     for lang, questions in questions_by_lang.items():
@@ -91,7 +95,7 @@ def evaluate(bot, questions_by_lang: dict[str, list[XQuestion]], corpus: str, k:
             todo += [(peer.default_search, "llamaindex-default", peer.default_k),
                      (peer.search_k(k), f"llamaindex-k{k}", k)]
         for search, name, kk in todo:
-            runs.append(run(search, questions, name, corpus, kk))
+            runs.append(run(search, questions, name, corpus, kk, rename=rename))
             if on_run:
                 on_run(runs[-1])
     return runs
