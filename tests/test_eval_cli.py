@@ -87,7 +87,8 @@ def test_full_run_writes_results_report_and_plots(full_run):
     report = (out / "report.md").read_text(encoding="utf-8")
     for heading in ("## 1. Retrieval on XQuAD", "Acceptance comparisons", "python -m rag eval --out"):
         assert heading in report
-    for png in ("recall_at_k_xquad.png", "recall_at_k_xquad_10kgnad.png", "latency_vs_size.png"):
+    for png in ("recall_at_k_xquad.png", "recall_at_k_xquad_10kgnad.png", "recall_at_k_xquad-in-articles.png",
+                "latency_vs_size.png"):
         assert (out / png).stat().st_size > 1000, png
         assert f"]({png})" in report
     # Licences travel with the copies of the data.
@@ -98,18 +99,23 @@ def test_retrieval_runs_every_retriever_on_both_corpora_and_languages(full_run):
     _, _, results, _ = full_run
     ret = results["retrieval"]
     seen = {(r["corpus"], r["retriever"], r["lang"]) for r in ret["runs"]}
-    for corpus in ("xquad", "xquad+10kgnad"):
+    for corpus in ("xquad", "xquad+10kgnad", "xquad-in-articles"):
         for retriever in ("bm25", "dense", "hybrid", "llamaindex-default", "llamaindex-k10"):
             for lang in ("de", "en"):
                 assert (corpus, retriever, lang) in seen
     assert ret["corpora"]["xquad"]["documents"] == 6
     assert ret["corpora"]["xquad+10kgnad"]["documents"] == 6 + 6
     assert ret["corpora"]["xquad+10kgnad"]["peer"]["default_similarity_top_k"] == 2
+    inside = ret["corpora"]["xquad-in-articles"]
+    assert inside["documents"] == 6 and inside["median_chars_before_paragraph"] > 200
+    assert 0 <= inside["peer"]["nodes_truncated"] <= inside["peer"]["nodes"]
+    assert 0 <= inside["peer"]["chars_not_embedded"] < 1
     # The distractor corpus has neutral file names, mapped back to paragraph ids for scoring: a
     # mapping that failed would leave every question unfound.
     names = {p.stem for p in (full_run[1] / "corpus" / "news").glob("*.txt")}
     assert len(names) == 12 and all(n.startswith("doc-") for n in names)
-    for key in ("xquad+10kgnad/hybrid/de", "xquad+10kgnad/llamaindex-k10/en"):
+    assert len(list((full_run[1] / "corpus" / "in-articles").glob("doc-*.txt"))) == 6
+    for key in ("xquad+10kgnad/hybrid/de", "xquad+10kgnad/llamaindex-k10/en", "xquad-in-articles/dense/en"):
         tops = [q["top"] for q in ret["per_query"][key]]
         assert tops and not any(t.startswith("doc-") for t in tops), tops
     dense_de = next(r for r in ret["runs"] if r["corpus"] == "xquad+10kgnad" and r["retriever"] == "dense"

@@ -299,3 +299,17 @@ def test_report_renders_tables_verdicts_and_plots(tmp_path):
     assert "✅ vs dense only" in text and "✅ vs llama-index default" in text
     assert "| llama-index default (top-k 2) | de→de | 33.3 | 33.3 | – | – |" in text
     assert (tmp_path / "recall_at_k_xquad.png").stat().st_size > 1000
+
+
+def test_paragraphs_in_articles_sit_at_the_end_of_distinct_articles():
+    from rag.evaluation.data import EvalError, GnadArticle, Paragraph, paragraphs_in_articles
+
+    paras = [Paragraph("00-00", "Super Bowl 50", "Die Broncos gewannen."), Paragraph("00-01", "Rhein", "Der Rhein fließt.")]
+    hosts = [GnadArticle(f"gnad-{i:04d}", "Web", f"Ein Teaser Nummer {i} steht hier. Dann folgt der Text {i}.")
+             for i in range(3)]
+    docs = paragraphs_in_articles(paras, hosts)
+    assert list(docs) == ["00-00", "00-01"]
+    assert docs["00-00"].startswith("Ein Teaser Nummer 0") and docs["00-00"].endswith("Super Bowl 50\n\nDie Broncos gewannen.\n")
+    assert "Text 1." in docs["00-01"] and docs["00-01"].index("Der Rhein") > docs["00-01"].index("Text 1.")
+    with pytest.raises(EvalError, match="needs as many 10kGNAD articles"):
+        paragraphs_in_articles(paras, hosts[:1])

@@ -34,8 +34,11 @@ def parser(prog: str) -> argparse.ArgumentParser:
                    help="XQuAD questions per language for retrieval (default: all 1,190)")
     p.add_argument("--k", type=int, default=10, help="passages per question for retrieval")
     p.add_argument("--no-distractors", action="store_true", help="skip retrieval with 10kGNAD distractors")
+    p.add_argument("--no-in-articles", action="store_true",
+                   help="skip retrieval with each XQuAD paragraph placed at the end of a 10kGNAD article")
     p.add_argument("--distractor-questions", type=int, default=400,
-                   help="XQuAD questions per language for the run with distractors (a fixed subset)")
+                   help="XQuAD questions per language for the runs with distractors and with paragraphs "
+                        "inside articles (a fixed subset)")
     p.add_argument("--no-peer", action="store_true", help="skip the llama-index baseline")
     p.add_argument("--gold", default=None, help="gold JSONL file (default: eval/gold/seeds.jsonl)")
     p.add_argument("--articles", default=None,
@@ -119,6 +122,18 @@ class Run:
         by_name = {p.stem: p for p in paths}
         return {k: by_name[data.opaque_name(k)] for k in docs}
 
+    def in_article_files(self) -> dict[str, Path]:
+        """data.paragraphs_in_articles as files under neutral names, keyed by paragraph id."""
+        if self._gnad is None:
+            self._gnad = data.load_gnad(self.args.gnad)
+        docs = data.paragraphs_in_articles(self.xquad.paragraphs, self._gnad)
+        folder = self.out / "corpus" / "in-articles"
+        data.write_notice(folder, data.GNAD_NOTICE + "\n" + data.XQUAD_NOTICE,
+                          Path(self.args.xquad) / "CC-BY-SA4.0.txt")
+        paths = data.write_corpus(folder, {data.opaque_name(k): v for k, v in docs.items()})
+        by_name = {p.stem: p for p in paths}
+        return {k: by_name[data.opaque_name(k)] for k in docs}
+
     def gnad_files(self) -> list[Path]:
         files = self.news_files()
         return [files[a.id] for a in self._gnad]
@@ -154,6 +169,7 @@ def run(args, command: str) -> int:
     if args.quick:
         args.questions = args.questions or 150
         args.no_distractors = True
+        args.no_in_articles = True
         args.answer_questions = min(args.answer_questions, 50)
     if (args.articles is None) != (args.gold is None) and args.articles is not None:
         raise RagError("--articles needs --gold: the gold file says which of the articles answer what.")
@@ -221,13 +237,21 @@ def run_retrieval(r: Run) -> None:
         news = r.news_files()
         corpora.append(("xquad+10kgnad", list(news.values())))
         renames["xquad+10kgnad"] = {p.stem: doc for doc, p in news.items()}
+    if not args.no_in_articles:
+        inside = r.in_article_files()
+        corpora.append(("xquad-in-articles", list(inside.values())))
+        renames["xquad-in-articles"] = {p.stem: doc for doc, p in inside.items()}
     model_path = resolve_model(Settings.from_env())
+    stores = {"xquad": "xquad", "xquad+10kgnad": "scale", "xquad-in-articles": "in-articles"}
     for name, files in corpora:
-        store = "xquad" if name == "xquad" else "scale"
-        bot = open_bot(r.out / "stores" / store, r.embedder)
+        bot = open_bot(r.out / "stores" / stores[name], r.embedder)
         report = sync_corpus(bot, files, f"ingest {name}")
         section["corpora"][name] = {"documents": len(files), "chunks": bot.store.count(),
                                     "failed": [f"{Path(p.path).name}: {p.reason}" for p in report.failed]}
+        if name == "xquad-in-articles":
+            texts = data.paragraphs_in_articles(xq.paragraphs, r._gnad)
+            offsets = sorted(texts[p.id].index(p.text) for p in xq.paragraphs)
+            section["corpora"][name]["median_chars_before_paragraph"] = offsets[len(offsets) // 2]
         peer = None
         if not args.no_peer:
             from .peer import LlamaIndexPeer

@@ -171,6 +171,18 @@ def xquad_docs(paragraphs: list[Paragraph]) -> dict[str, str]:
     return {p.id: f"{p.title}\n\n{p.text}\n" for p in paragraphs}
 
 
+def paragraphs_in_articles(paragraphs: list[Paragraph], articles: list[GnadArticle]) -> dict[str, str]:
+    """Each XQuAD paragraph, under its title line, appended to the end of a different 10kGNAD
+    article (in file order): the answer then sits deep inside a long news article, as answers in
+    an archive often do, rather than in a short document of its own. Keyed by paragraph id."""
+    if len(articles) < len(paragraphs):
+        raise EvalError(f"Placing {len(paragraphs)} paragraphs inside articles needs as many 10kGNAD "
+                        f"articles; the file has {len(articles)}.")
+    hosts = gnad_docs(articles[:len(paragraphs)])
+    return {p.id: f"{host.rstrip()}\n\n{p.title}\n\n{p.text}\n"
+            for p, host in zip(paragraphs, hosts.values())}
+
+
 _TEASER_END = re.compile(r"(?<=[^\W\d_]{3}[.!?])\s+(?=[A-ZÄÖÜ])")
 
 

@@ -36,7 +36,26 @@ class LlamaIndexPeer:
         return {"splitter": type(splitter).__name__, "chunk_size": getattr(splitter, "chunk_size", None),
                 "chunk_overlap": getattr(splitter, "chunk_overlap", None),
                 "default_similarity_top_k": self.default_k, "nodes": self.nodes,
-                "max_seq_length": self.embed_model.max_length}
+                "max_seq_length": self.embed_model.max_length, **self.truncation()}
+
+    def truncation(self) -> dict:
+        """How much node text lies past the model's window. The splitter counts tokens with
+        tiktoken, the model with its own XLM-R tokenizer, which needs more tokens for German: the
+        tail of a long node is silently cut off before embedding and can never be found."""
+        from llama_index.core.schema import MetadataMode
+
+        tokenizer = self.embed_model._model.tokenizer
+        limit = self.embed_model.max_length
+        total = unseen = cut = 0
+        for node in self.index.docstore.docs.values():
+            text = self.embed_model.text_instruction + node.get_content(metadata_mode=MetadataMode.EMBED)
+            offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
+                                truncation=False, verbose=False)["offset_mapping"]
+            total += len(text)
+            if len(offsets) > limit - 2:    # <s> and </s> take two places in the window
+                cut += 1
+                unseen += len(text) - offsets[limit - 3][1]
+        return {"nodes_truncated": cut, "chars_not_embedded": round(unseen / total, 4) if total else 0.0}
 
     @staticmethod
     def _docs(nodes) -> list[str]:

@@ -284,7 +284,13 @@ def render(results: dict, out: Path) -> str:
             lines += ["", f"### Corpus: {corpus} ({info['documents']:,} documents, {info['chunks']:,} chunks)", ""]
             if info.get("failed"):
                 lines.append(f"Not ingested: {len(info['failed'])} file(s): " + "; ".join(info["failed"][:5]) + "\n")
-            if corpus != "xquad":
+            if corpus == "xquad-in-articles":
+                lines.append("Each paragraph, under its title line, is appended to the end of a different "
+                             "10kGNAD article (the first 240 in file order), so the answer sits deep inside a long "
+                             "news article, after a median of "
+                             f"{info.get('median_chars_before_paragraph', 0):,} characters of unrelated text. "
+                             "Neutral file names, as with the distractors.\n")
+            elif corpus != "xquad":
                 lines.append("The paragraphs and the distractor articles sit in one folder under neutral file "
                              "names: llama-index embeds each file's path with its text, and names such as "
                              "`xquad-de/03-02.txt` next to `10kgnad/gnad-0001.txt` would tell it which documents "
@@ -303,6 +309,11 @@ def render(results: dict, out: Path) -> str:
                              f"defined; the k=10 row is `as_retriever(similarity_top_k=10)`. Same model "
                              f"(`HuggingFaceEmbedding`, e5 prompts set, max_seq_length {p['max_seq_length']}); "
                              f"index built in {p['build_s']} s.")
+                if "nodes_truncated" in p:
+                    lines.append(f"{p['nodes_truncated']:,} of its {p['nodes']:,} nodes are longer than the model's "
+                                 f"{p['max_seq_length']}-token window (the splitter counts tiktoken tokens, the model "
+                                 f"its own), so {pct(p['chars_not_embedded'])} % of the peer's text is cut off "
+                                 f"before embedding and cannot be found.")
             runs = [r for r in ret["runs"] if r["corpus"] == corpus]
             name = f"recall_at_k_{corpus.replace('+', '_')}.png"
             plot_recall(runs, corpus, out / name)
