@@ -108,35 +108,35 @@ class Run:
         data.write_notice(folder, data.XQUAD_NOTICE, Path(self.args.xquad) / "CC-BY-SA4.0.txt")
         return data.write_corpus(folder, data.xquad_docs(self.xquad.paragraphs))
 
-    def news_files(self) -> dict[str, Path]:
-        """XQuAD paragraphs and 10kGNAD articles in one folder under neutral names
-        (data.opaque_name), keyed by document id in 10kGNAD order, then XQuAD order."""
+    @property
+    def gnad(self) -> list[data.GnadArticle]:
         if self._gnad is None:
             self._gnad = data.load_gnad(self.args.gnad)
-        docs = dict(data.gnad_docs(self._gnad))
-        docs.update(data.xquad_docs(self.xquad.paragraphs))
-        folder = self.out / "corpus" / "news"
+        return self._gnad
+
+    def _mixed_corpus(self, name: str, docs: dict[str, str]) -> dict[str, Path]:
+        """Documents of both data sets in one folder under neutral names (data.opaque_name), with
+        both licence notices; returns {document id: file}."""
+        folder = self.out / "corpus" / name
         data.write_notice(folder, data.GNAD_NOTICE + "\n" + data.XQUAD_NOTICE,
                           Path(self.args.xquad) / "CC-BY-SA4.0.txt")
         paths = data.write_corpus(folder, {data.opaque_name(k): v for k, v in docs.items()})
         by_name = {p.stem: p for p in paths}
         return {k: by_name[data.opaque_name(k)] for k in docs}
 
+    def news_files(self) -> dict[str, Path]:
+        """XQuAD paragraphs and 10kGNAD articles, keyed by document id in 10kGNAD order, then XQuAD order."""
+        docs = dict(data.gnad_docs(self.gnad))
+        docs.update(data.xquad_docs(self.xquad.paragraphs))
+        return self._mixed_corpus("news", docs)
+
     def in_article_files(self) -> dict[str, Path]:
-        """data.paragraphs_in_articles as files under neutral names, keyed by paragraph id."""
-        if self._gnad is None:
-            self._gnad = data.load_gnad(self.args.gnad)
-        docs = data.paragraphs_in_articles(self.xquad.paragraphs, self._gnad)
-        folder = self.out / "corpus" / "in-articles"
-        data.write_notice(folder, data.GNAD_NOTICE + "\n" + data.XQUAD_NOTICE,
-                          Path(self.args.xquad) / "CC-BY-SA4.0.txt")
-        paths = data.write_corpus(folder, {data.opaque_name(k): v for k, v in docs.items()})
-        by_name = {p.stem: p for p in paths}
-        return {k: by_name[data.opaque_name(k)] for k in docs}
+        """data.paragraphs_in_articles, keyed by paragraph id."""
+        return self._mixed_corpus("in-articles", data.paragraphs_in_articles(self.xquad.paragraphs, self.gnad))
 
     def gnad_files(self) -> list[Path]:
         files = self.news_files()
-        return [files[a.id] for a in self._gnad]
+        return [files[a.id] for a in self.gnad]
 
     def seed_files(self) -> list[Path]:
         from ..loading import discover
@@ -210,7 +210,7 @@ def run_bench(r: Run) -> None:
     questions = [g.question for g in data.load_gold(data.DEFAULT_GOLD)][:r.args.latency_questions]
     section = bench.run(r.out, r.embedder, r.seed_files(), r.gnad_files(), questions, sizes, r.args.cold_runs)
     section["meta"] = meta
-    section["cleaning_losses"] = data.cleaning_losses(data.gnad_docs(r._gnad or data.load_gnad(r.args.gnad)))
+    section["cleaning_losses"] = data.cleaning_losses(data.gnad_docs(r.gnad))
     section["latency_questions"] = f"the {len(questions)} seed gold questions ({data.DEFAULT_GOLD.name})"
     r.save("bench", section)
 
@@ -249,7 +249,7 @@ def run_retrieval(r: Run) -> None:
         section["corpora"][name] = {"documents": len(files), "chunks": bot.store.count(),
                                     "failed": [f"{Path(p.path).name}: {p.reason}" for p in report.failed]}
         if name == "xquad-in-articles":
-            texts = data.paragraphs_in_articles(xq.paragraphs, r._gnad)
+            texts = data.paragraphs_in_articles(xq.paragraphs, r.gnad)
             offsets = sorted(texts[p.id].index(p.text) for p in xq.paragraphs)
             section["corpora"][name]["median_chars_before_paragraph"] = offsets[len(offsets) // 2]
         peer = None
