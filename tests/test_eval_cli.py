@@ -146,6 +146,8 @@ def test_answers_in_both_modes_on_the_user_gold_file(full_run):
     assert runs[("gold:gold.jsonl", "extractive")]["summary"]["n"] == len(GOLD)
     assert runs[("xquad-de", "llm")]["summary"]["n"] == 1
     assert runs[("gold:gold.jsonl", "llm")]["answer_modes_seen"] == ["llm:scripted"]
+    assert runs[("gold:gold.jsonl", "llm")]["summary"]["generated"] == 1.0
+    assert runs[("gold:gold.jsonl", "extractive")]["summary"]["generated"] == 0.0
     assert requests > 0
     extractive = {x["id"]: x for x in ans["records"]["gold:gold.jsonl/extractive"]}
     assert extractive["de-1"]["contains"] and extractive["de-1"]["citation_precision"] == 1.0

@@ -32,6 +32,7 @@ class AnswerRecord:
     citation_recall: float | None = None
     latency_ms: float = 0.0
     error: str = ""
+    notice: str = ""                      # why an LLM answer was replaced by the extractive one
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,6 +63,7 @@ def score(record: AnswerRecord, answer, doc_of, need_all: bool = False) -> Answe
     """Fill in the metrics of one record from the Answer the assistant gave."""
     record.answer = answer.text
     record.mode = answer.mode
+    record.notice = answer.notice
     record.abstained = bool(answer.abstained)
     record.cited = [doc_of(c.source) for c in answer.citations]
     record.answer_lang = answer_language(answer.text)
@@ -151,6 +153,9 @@ def summarize(records: list[AnswerRecord]) -> dict:
                                             if r.answerable and not r.abstained]),
         "citation_recall": metrics.mean([r.citation_recall for r in answerable]),
         "language_match": metrics.mean([float(r.lang_ok) for r in ok]),
+        # In LLM mode an answer that fails verification is replaced by the extractive one; without
+        # this share an LLM run that fell back every time would look like a working LLM.
+        "generated": metrics.mean([float(r.mode.startswith("llm")) for r in ok]),
         "language_undetermined": sum(1 for r in ok if r.answer_lang is None),
         "abstention": abst,
         "false_abstention_rate": metrics.mean([float(r.abstained) for r in answerable]),

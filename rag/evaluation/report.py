@@ -151,10 +151,24 @@ def answer_table(runs: list[dict]) -> str:
         rows.append([r["dataset"], r["mode"], s["n"], pct(s["contains"]), pct(s["f1"]),
                      pct(s["citation_precision"]), pct(s["citation_recall"]), pct(s["language_match"]),
                      pct(ab["precision"]), pct(ab["recall"]), pct(s["false_abstention_rate"]),
+                     pct(s.get("generated")) if r["mode"] == "llm" else "–",
                      num(s["latency"]["p50_ms"], 0), num(s["latency"]["p95_ms"], 0)])
     return table(["dataset", "mode", "n", "contains gold", "F1 (1st sentence)", "citation P",
                   "citation R", "language match", "abstention P", "abstention R", "false abstentions",
-                  "p50 ms", "p95 ms"], rows)
+                  "LLM answer kept", "p50 ms", "p95 ms"], rows)
+
+
+def fallbacks(records: list[dict]) -> str:
+    """Why LLM answers were replaced by extractive ones, most frequent first."""
+    from collections import Counter
+
+    reasons = Counter(x.get("notice") or "(no notice)" for x in records
+                      if not x.get("error") and not str(x.get("mode", "")).startswith("llm"))
+    if not reasons:
+        return "Every answer is the LLM's own (verified)."
+    n = sum(reasons.values())
+    return (f"{n} of {len(records)} answers fell back to the extractive answer: "
+            + "; ".join(f"{count} × “{_clip(why, 120)}”" for why, count in reasons.most_common(5)))
 
 
 def breakdown_table(run: dict, key: str) -> str:
@@ -333,6 +347,12 @@ def render(results: dict, out: Path) -> str:
                      f"removed) are in the question's language. Abstention P/R: abstaining is the positive "
                      f"class.\n")
         lines.append(answer_table(ans["runs"]))
+        lines.append("\n*LLM answer kept*: share of answers in LLM mode that are the model's own; the rest "
+                     "failed a check (citations, language, time) and were replaced by the extractive answer.")
+        for run in ans["runs"]:
+            if run["mode"] == "llm":
+                lines.append(f"\n{run['dataset']}, llm: "
+                             + fallbacks(ans["records"][f"{run['dataset']}/{run['mode']}"]))
         for run in ans["runs"]:
             if run["dataset"].startswith("gold"):
                 lines += ["", f"### {run['dataset']}, {run['mode']}: by language", "",
