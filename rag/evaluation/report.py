@@ -347,8 +347,9 @@ def render(results: dict, out: Path) -> str:
                      f"removed) are in the question's language. Abstention P/R: abstaining is the positive "
                      f"class.\n")
         lines.append(answer_table(ans["runs"]))
-        lines.append("\n*LLM answer kept*: share of answers in LLM mode that are the model's own; the rest "
-                     "failed a check (citations, language, time) and were replaced by the extractive answer.")
+        if any(run["mode"] == "llm" for run in ans["runs"]):
+            lines.append("\n*LLM answer kept*: share of answers in LLM mode that are the model's own; the rest "
+                         "failed a check (citations, language, time) and were replaced by the extractive answer.")
         for run in ans["runs"]:
             if run["mode"] == "llm":
                 lines.append(f"\n{run['dataset']}, llm: "
