@@ -85,7 +85,8 @@ def test_full_run_writes_results_report_and_plots(full_run):
     assert "Traceback" not in proc.stderr
     assert set(results) >= {"bench", "retrieval", "answers", "settings"}
     report = (out / "report.md").read_text(encoding="utf-8")
-    for heading in ("## 1. Retrieval on XQuAD", "Acceptance comparisons", "python -m rag eval --out"):
+    for heading in ("## 1. Retrieval on XQuAD", "Acceptance comparisons", "python -m rag eval --out",
+                    "LLM answer kept", "gold:gold.jsonl, llm: Every answer is the LLM's own"):
         assert heading in report
     for png in ("recall_at_k_xquad.png", "recall_at_k_xquad_10kgnad.png", "recall_at_k_xquad-in-articles.png",
                 "latency_vs_size.png"):

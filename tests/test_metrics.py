@@ -232,8 +232,8 @@ class _Cit:
 
 
 class _Answer:
-    def __init__(self, text, sources=(), abstained=False, mode="extractive"):
-        self.text, self.abstained, self.mode = text, abstained, mode
+    def __init__(self, text, sources=(), abstained=False, mode="extractive", notice=""):
+        self.text, self.abstained, self.mode, self.notice = text, abstained, mode, notice
         self.citations = [_Cit(s) for s in sources]
 
 
@@ -251,10 +251,12 @@ def test_score_an_answer_with_quote_citations_and_language():
 
     name = lambda s: s.rsplit("/", 1)[-1]
     good = score(_record(), _Answer("Dmitri Peskow. According to [1]: “Der Kreml-Sprecher Dmitri Peskow sagte …”",
-                                    ["/x/001.txt", "/x/004.txt"]), name)
+                                    ["/x/001.txt", "/x/004.txt"], mode="llm:m"), name)
     assert good.contains and good.f1 == 1.0 and good.lang_ok
     assert good.citation_precision == 0.5 and good.citation_recall == 1.0
-    declined = score(_record(id="r"), _Answer("The articles I have don't say.", abstained=True), name)
+    declined = score(_record(id="r"), _Answer("The articles I have don't say.", abstained=True,
+                                              notice="The language model did not answer within 60 seconds."), name)
+    assert declined.notice.startswith("The language model did not answer")
     assert declined.contains is False and declined.f1 == 0.0 and declined.lang_ok
     right_no = score(_record(id="n", answerable=False, gold_answers=[], gold_sources=[]),
                      _Answer("Dazu steht nichts in den Artikeln, die mir vorliegen.", abstained=True), name)
@@ -263,6 +265,7 @@ def test_score_an_answer_with_quote_citations_and_language():
     assert s["contains"] == 0.5 and s["false_abstention_rate"] == 0.5
     assert s["abstention"]["precision"] == 0.5 and s["abstention"]["recall"] == 1.0
     assert s["language_match"] == pytest.approx(2 / 3)
+    assert s["generated"] == pytest.approx(1 / 3)   # only `good` is the LLM's own answer
 
 
 def test_gold_categories():
@@ -313,3 +316,15 @@ def test_paragraphs_in_articles_sit_at_the_end_of_distinct_articles():
     assert "Text 1." in docs["00-01"] and docs["00-01"].index("Der Rhein") > docs["00-01"].index("Text 1.")
     with pytest.raises(EvalError, match="needs as many 10kGNAD articles"):
         paragraphs_in_articles(paras, hosts[:1])
+
+
+def test_report_names_why_llm_answers_fell_back():
+    from rag.evaluation.report import fallbacks
+
+    records = [{"mode": "llm:m", "notice": ""},
+               {"mode": "extractive", "notice": "The language model did not answer within 60 seconds."},
+               {"mode": "extractive", "notice": "The language model did not answer within 60 seconds."},
+               {"mode": "extractive", "notice": "", "error": "bad question"}]
+    text = fallbacks(records)
+    assert text.startswith("2 of 4 answers fell back") and "2 × “The language model did not answer" in text
+    assert fallbacks(records[:1]) == "Every answer is the LLM's own (verified)."
