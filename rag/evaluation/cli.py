@@ -130,10 +130,6 @@ class Run:
         docs.update(data.xquad_docs(self.xquad.paragraphs))
         return self._mixed_corpus("news", docs)
 
-    def in_article_files(self) -> dict[str, Path]:
-        """data.paragraphs_in_articles, keyed by paragraph id."""
-        return self._mixed_corpus("in-articles", data.paragraphs_in_articles(self.xquad.paragraphs, self.gnad))
-
     def gnad_files(self) -> list[Path]:
         files = self.news_files()
         return [files[a.id] for a in self.gnad]
@@ -231,26 +227,22 @@ def run_retrieval(r: Run) -> None:
                      if args.questions else "all",
                      "cleaning_losses": data.cleaning_losses(docs), "corpora": {}, "runs": [],
                      "per_query": {}}
-    corpora = [("xquad", xfiles)]
-    renames: dict[str, dict[str, str]] = {"xquad": {}}
+    # (corpus, store, {document id: file}); file stems map back to ids where names are neutral.
+    corpora = [("xquad", "xquad", {p.stem: p for p in xfiles})]
     if not args.no_distractors:
-        news = r.news_files()
-        corpora.append(("xquad+10kgnad", list(news.values())))
-        renames["xquad+10kgnad"] = {p.stem: doc for doc, p in news.items()}
+        corpora.append(("xquad+10kgnad", "scale", r.news_files()))
     if not args.no_in_articles:
-        inside = r.in_article_files()
-        corpora.append(("xquad-in-articles", list(inside.values())))
-        renames["xquad-in-articles"] = {p.stem: doc for doc, p in inside.items()}
+        inside = data.paragraphs_in_articles(xq.paragraphs, r.gnad)
+        corpora.append(("xquad-in-articles", "in-articles", r._mixed_corpus("in-articles", inside)))
     model_path = resolve_model(Settings.from_env())
-    stores = {"xquad": "xquad", "xquad+10kgnad": "scale", "xquad-in-articles": "in-articles"}
-    for name, files in corpora:
-        bot = open_bot(r.out / "stores" / stores[name], r.embedder)
+    for name, store, by_id in corpora:
+        files = list(by_id.values())
+        bot = open_bot(r.out / "stores" / store, r.embedder)
         report = sync_corpus(bot, files, f"ingest {name}")
         section["corpora"][name] = {"documents": len(files), "chunks": bot.store.count(),
                                     "failed": [f"{Path(p.path).name}: {p.reason}" for p in report.failed]}
         if name == "xquad-in-articles":
-            texts = data.paragraphs_in_articles(xq.paragraphs, r.gnad)
-            offsets = sorted(texts[p.id].index(p.text) for p in xq.paragraphs)
+            offsets = sorted(inside[p.id].index(p.text) for p in xq.paragraphs)
             section["corpora"][name]["median_chars_before_paragraph"] = offsets[len(offsets) // 2]
         peer = None
         if not args.no_peer:
@@ -270,7 +262,8 @@ def run_retrieval(r: Run) -> None:
             section["per_query"][f"{name}/{run_.retriever}/{run_.lang}"] = run_.per_query()
             r.save("retrieval", section)   # a run killed halfway keeps what it measured
 
-        retrieval_eval.evaluate(bot, qs, name, args.k, peer, on_run=keep, rename=renames[name])
+        rename = {p.stem: doc for doc, p in by_id.items()}
+        retrieval_eval.evaluate(bot, qs, name, args.k, peer, on_run=keep, rename=rename)
         del peer
 
 
