@@ -146,6 +146,15 @@ def clean(text: str, rules: tuple[Rule, ...] | None = None) -> CleanText:
     return CleanText("".join(out), segments, dropped)
 
 
+def visible_chars(text: str) -> int:
+    """Characters other than whitespace: what cleaning losses are counted in, since cleaning
+    re-joins lines and so changes whitespace without removing anything."""
+    return len(_SPACE.sub("", text))
+
+
+_SPACE = re.compile(r"\s+")
+
+
 def detect_outlet(text: str) -> str:
     lines = [l.replace("\xa0", " ").strip() for l in text.splitlines() if l.strip()]
     if not lines:

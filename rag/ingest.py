@@ -10,7 +10,7 @@ from typing import Callable
 
 from . import chunking, cleaning, loading
 from .embedding import Embedder
-from .results import FileProblem, IngestReport
+from .results import CleaningLoss, FileProblem, IngestReport
 from .settings import Settings
 from .store import ChunkStore, segments_json
 
@@ -33,16 +33,55 @@ def chunk_id(source: str, text: str, occurrence: int) -> str:
     return h[:32]
 
 
+# What prepare() stores, versioned: stored files prepared by an older version are prepared again on
+# the next sync even when the file is unchanged (2: headlines capped, boilerplate rules anchored).
+PREP_VERSION = 2
+# A headline, not a paragraph: it is prepended to every chunk's embedding text, so a long one would
+# crowd the chunk out of the model's window (and make all of an article's vectors the same).
+TITLE_MAX_CHARS = 200
+
+
+@dataclass
+class PreparedDoc:
+    chunks: list[PreparedChunk]
+    loss: CleaningLoss
+
+
+def headline(text: str, max_chars: int = TITLE_MAX_CHARS) -> str:
+    """A short title from a title line: the line itself when it is short, else its first sentence,
+    else its first max_chars characters cut at a word boundary. Always a prefix of `text` (after
+    stripping), so a chunk that starts with the headline is not given it twice."""
+    line = text.strip()
+    if len(line) <= max_chars:
+        return line
+    sentences = chunking.split_sentences(line[:max_chars * 2])
+    if sentences and sentences[0].start == 0 and len(sentences[0].text) <= max_chars:
+        return sentences[0].text
+    cut = line.rfind(" ", max_chars // 2, max_chars + 1)
+    return line[:cut if cut > 0 else max_chars].rstrip()
+
+
+def embed_text(title: str, text: str) -> str:
+    """The headline names the story's key entities; passages after the first lack it."""
+    return text if not title or text.startswith(title) else f"{title}\n{text}"
+
+
 def prepare(doc: loading.SourceDoc, settings: Settings) -> list[PreparedChunk]:
     """Clean, describe and chunk one document. Pure apart from reading the rule files."""
+    return prepare_document(doc, settings).chunks
+
+
+def prepare_document(doc: loading.SourceDoc, settings: Settings) -> PreparedDoc:
+    """prepare(), plus how much text cleaning removed."""
     cleaned = cleaning.clean(doc.text)
     if len(cleaned.text) < 20:
         raise loading.UnreadableFile("has no article text left after removing page boilerplate")
-    title = doc.meta.get("title") or cleaned.text.split("\n", 1)[0].strip()
+    title = headline(doc.meta.get("title") or cleaned.text.split("\n", 1)[0])
     meta = {
         "source": doc.path,
         "doc_hash": doc.sha256,
-        "title": title[:300],
+        "prep": PREP_VERSION,
+        "title": title,
         "outlet": doc.meta.get("outlet") or cleaning.detect_outlet(doc.text),
         "date": doc.meta.get("date") or cleaning.detect_date(doc.text),
         "url": doc.meta.get("url") or cleaning.detect_url(doc.text),
@@ -55,10 +94,16 @@ def prepare(doc: loading.SourceDoc, settings: Settings) -> list[PreparedChunk]:
         occurrence = seen[span.text] = seen.get(span.text, -1) + 1
         m = dict(meta, start=span.start, end=span.end, chunk=i, n_chunks=len(spans),
                  segs=segments_json(cleaned.segments, span.start, span.end))
-        # The headline names the story's key entities; passages after the first lack it.
-        embed_text = span.text if span.text.startswith(title) else f"{title}\n{span.text}"
-        out.append(PreparedChunk(chunk_id(doc.path, span.text, occurrence), span.text, embed_text, m))
-    return out
+        out.append(PreparedChunk(chunk_id(doc.path, span.text, occurrence), span.text,
+                                 embed_text(title, span.text), m))
+    total = cleaning.visible_chars(doc.text)
+    return PreparedDoc(out, CleaningLoss(doc.path, total - cleaning.visible_chars(cleaned.text), total))
+
+
+def _vectors_reusable(stored, chunks: list[PreparedChunk]) -> bool:
+    """A stored chunk's vector can be kept for the same text only while the title that was embedded
+    with it is the same; a new headline means new embedding (and BM25) text for every chunk."""
+    return bool(chunks) and stored.title == chunks[0].meta["title"]
 
 
 def _under(path: str, folder: Path) -> bool:
@@ -123,12 +168,15 @@ def sync(paths: list[str | Path], store: ChunkStore, embedder: Embedder, setting
         src = str(f)
         try:
             data_hash = loading.file_hash(f.read_bytes()) if existed else None
-            if existed and stored[src].doc_hash == data_hash and stored[src].consistent:
+            if existed and stored[src].doc_hash == data_hash and stored[src].consistent \
+                    and stored[src].prep == PREP_VERSION:
                 report.unchanged.append(src)
             else:
                 doc = loading.read(f, settings.max_file_bytes)
-                chunks = prepare(doc, settings)
-                if existed:
+                prepared = prepare_document(doc, settings)
+                chunks = prepared.chunks
+                report.cleaned.append(prepared.loss)
+                if existed and _vectors_reusable(stored[src], chunks):
                     known_ids.update(stored[src].ids)
                 pending.append((src, existed, chunks))
                 pending_chunks += len(chunks)

@@ -77,6 +77,24 @@ class FileProblem:
 
 
 @dataclass
+class CleaningLoss:
+    """How much of one article the boilerplate rules removed (non-whitespace characters)."""
+
+    path: str
+    removed_chars: int
+    total_chars: int
+
+    @property
+    def share(self) -> float:
+        return self.removed_chars / self.total_chars if self.total_chars else 0.0
+
+
+# Articles that lose more than this share to cleaning are called out in reports: either the page
+# was mostly boilerplate, or a rule is eating article text.
+CLEANING_LOSS_WARN = 0.2
+
+
+@dataclass
 class IngestReport:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -86,9 +104,14 @@ class IngestReport:
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
+    # Per article ingested (added or updated): how many characters cleaning removed.
+    cleaned: list[CleaningLoss] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def heavily_cleaned(self) -> list[CleaningLoss]:
+        return [c for c in self.cleaned if c.share > CLEANING_LOSS_WARN]
 
     def summary(self) -> str:
         lines = [
@@ -97,4 +120,6 @@ class IngestReport:
             f"({self.chunks_added} chunks written, {self.chunks_removed} removed, {self.seconds:.1f} s)"
         ]
         lines += [f"  failed: {p.path}: {p.reason}" for p in self.failed]
+        lines += [f"  cleaning removed {c.share:.0%} of the text ({c.removed_chars:,} of {c.total_chars:,} "
+                  f"characters): {c.path}" for c in self.heavily_cleaned()]
         return "\n".join(lines)

@@ -29,6 +29,7 @@ class StoredSource:
     date: str = ""
     url: str = ""
     consistent: bool = True   # all chunks from one version of the file, none missing
+    prep: int = 0             # rag.ingest.PREP_VERSION the chunks were prepared with (0: before versions)
 
 
 def _client(settings: Settings):
@@ -90,9 +91,10 @@ class ChunkStore:
                 if s is None:
                     s = out[meta["source"]] = StoredSource(
                         meta["source"], meta.get("doc_hash", ""), title=meta.get("title", ""),
-                        outlet=meta.get("outlet", ""), date=meta.get("date", ""), url=meta.get("url", ""))
+                        outlet=meta.get("outlet", ""), date=meta.get("date", ""), url=meta.get("url", ""),
+                        prep=int(meta.get("prep", 0)))
                     expected[s.source] = int(meta.get("n_chunks", 0))
-                elif s.doc_hash != meta.get("doc_hash"):
+                elif s.doc_hash != meta.get("doc_hash") or s.prep != int(meta.get("prep", 0)):
                     s.consistent = False
                 s.ids.append(cid)
         for s in out.values():

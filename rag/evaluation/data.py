@@ -208,6 +208,7 @@ def cleaning_losses(docs: dict[str, str]) -> list[dict]:
         full = re.sub(r"\s+", "", text)
         if kept != full:
             out.append({"doc": stem, "chars_lost": len(full) - len(kept),
+                        "share": round((len(full) - len(kept)) / max(len(full), 1), 4),
                         "dropped_lines": cleaned.dropped_lines})
     return out
 

@@ -213,6 +213,21 @@ def failures(records: list[dict], limit: int = 40) -> str:
     return table(["id", "lang", "question", "problem", "gold", "answer"], rows[:limit]) + more
 
 
+def cleaning_check(losses: list[dict]) -> list[str]:
+    """The 10kGNAD articles the boilerplate rules cut, those losing more than
+    CLEANING_LOSS_WARN of their text by name: a rule eating article text shows up here."""
+    from ..results import CLEANING_LOSS_WARN
+
+    if not losses:
+        return ["\nCleaning check: the boilerplate rules remove no text from any 10kGNAD article."]
+    heavy = [x for x in losses if x.get("share", 0) > CLEANING_LOSS_WARN]
+    line = f"\nCleaning check: the boilerplate rules remove text from {len(losses)} 10kGNAD article(s)"
+    if heavy:
+        line += (f"; {len(heavy)} lose more than {CLEANING_LOSS_WARN:.0%} of their text: "
+                 + ", ".join(f"{x['doc']} ({x['share']:.0%}, {x['chars_lost']:,} chars)" for x in heavy))
+    return [line + "."]
+
+
 def bench_section(b: dict, out: Path) -> list[str]:
     lines = []
     t, c = b["throughput"], b["embedding_ceiling"]
@@ -234,10 +249,7 @@ def bench_section(b: dict, out: Path) -> list[str]:
                      f"time ({num(t['embed_seconds'])} of {num(t['seconds'])} s): the share that does not "
                      f"depend on how busy the machine was. The rest is reading, cleaning, chunking, Chroma "
                      f"and BM25.")
-    losses = b.get("cleaning_losses") or []
-    if losses:
-        lines.append(f"\nCleaning check: the boilerplate rules remove text from {len(losses)} 10kGNAD article(s): "
-                     + ", ".join(f"{x['doc']} ({x['chars_lost']:,} chars)" for x in losses) + ".")
+    lines += cleaning_check(b.get("cleaning_losses") or [])
     for step in b["ingest"]:
         if step["failed"]:
             lines.append(f"\n{step['failed']} article(s) not ingested: " + "; ".join(step["failed_files"]))
