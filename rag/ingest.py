@@ -106,6 +106,33 @@ def _vectors_reusable(stored, chunks: list[PreparedChunk]) -> bool:
     return bool(chunks) and stored.title == chunks[0].meta["title"]
 
 
+class Duplicate(Exception):
+    """The file's content is already stored under another name; the message names it."""
+
+
+def _check_duplicate(doc: loading.SourceDoc, owners: dict[str, str]) -> None:
+    """Raise Duplicate when another stored file (still on disk, unchanged) has the same bytes: one
+    article stored twice would fill the top-k with copies of itself."""
+    owner = owners.get(doc.sha256)
+    if owner is None or owner == doc.path:
+        return
+    try:
+        same = loading.file_hash(Path(owner).read_bytes()) == doc.sha256
+    except OSError:
+        same = False
+    if same:
+        raise Duplicate(f"{Path(doc.path).name} has the same content as {owner}, which is stored; "
+                        f"not stored again")
+
+
+def _record(report: IngestReport, doc: loading.SourceDoc, prepared: PreparedDoc,
+            owners: dict[str, str]) -> None:
+    """What the report and the duplicate check learn from a prepared file."""
+    report.cleaned.append(prepared.loss)
+    report.warnings += [FileProblem(doc.path, note) for note in doc.notes]
+    owners.setdefault(doc.sha256, doc.path)
+
+
 def _under(path: str, folder: Path) -> bool:
     try:
         Path(path).relative_to(folder)
@@ -122,8 +149,10 @@ def sync(paths: list[str | Path], store: ChunkStore, embedder: Embedder, setting
     text is new), and files that disappeared from a given folder are removed from the store."""
     t0 = time.perf_counter()
     report = IngestReport()
-    files, problems, folders = loading.discover(paths)
-    report.failed += [FileProblem(p, why) for p, why in problems]
+    found = loading.scan(paths)
+    files, folders = found.files, found.folders
+    report.failed += [FileProblem(p, why) for p, why in found.problems]
+    report.skipped += [FileProblem(p, why) for p, why in found.skipped]
     stored = store.sources()
 
     todo: list[tuple[Path, bool]] = []
@@ -164,6 +193,7 @@ def sync(paths: list[str | Path], store: ChunkStore, embedder: Embedder, setting
         pending, pending_chunks = [], 0
 
     known_ids: set[str] = set()
+    owners = {s.doc_hash: src for src, s in stored.items()}   # content hash -> stored file
     for done, (f, existed) in enumerate(todo, 1):
         src = str(f)
         try:
@@ -173,13 +203,17 @@ def sync(paths: list[str | Path], store: ChunkStore, embedder: Embedder, setting
                 report.unchanged.append(src)
             else:
                 doc = loading.read(f, settings.max_file_bytes)
+                if not existed:
+                    _check_duplicate(doc, owners)
                 prepared = prepare_document(doc, settings)
                 chunks = prepared.chunks
-                report.cleaned.append(prepared.loss)
+                _record(report, doc, prepared, owners)
                 if existed and _vectors_reusable(stored[src], chunks):
                     known_ids.update(stored[src].ids)
                 pending.append((src, existed, chunks))
                 pending_chunks += len(chunks)
+        except Duplicate as e:
+            report.duplicates.append(FileProblem(src, str(e)))
         except loading.UnreadableFile as e:
             report.failed.append(FileProblem(src, f"{Path(src).name} {e}"))
         except OSError as e:

@@ -20,27 +20,61 @@ class SourceDoc:
     text: str                 # decoded source text (for HTML: the extracted article text)
     sha256: str               # of the file's bytes
     meta: dict = field(default_factory=dict)   # title / date / url / outlet found in markup
+    notes: list[str] = field(default_factory=list)   # caveats for the report, e.g. replaced bytes
+
+
+@dataclass
+class Scan:
+    files: list[Path]                      # resolved paths to read, in order, no repeats
+    problems: list[tuple[str, str]]        # (path, why) for paths given that cannot be used
+    folders: list[Path]                    # folders that were walked (resolved)
+    skipped: list[tuple[str, str]]         # (path, why) for files in a folder left out on purpose
 
 
 def discover(paths: list[str | Path]) -> tuple[list[Path], list[tuple[str, str]], list[Path]]:
     """Expand files and folders. Returns (files, problems, folders that were walked)."""
-    files, problems, folders = [], [], []
+    found = scan(paths)
+    return found.files, found.problems, found.folders
+
+
+def scan(paths: list[str | Path]) -> Scan:
+    """Expand files and folders; say which files in a folder are left out and why."""
+    found = Scan([], [], [], [])
     for raw in paths:
         p = Path(raw).expanduser()
         if not p.exists():
-            problems.append((str(raw), "no such file or folder"))
+            found.problems.append((str(raw), "no such file or folder"))
         elif p.is_dir():
-            folders.append(p.resolve())
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in SUPPORTED and not any(
-                        part.startswith(".") for part in f.relative_to(p).parts):
-                    files.append(f.resolve())
+            found.folders.append(p.resolve())
+            _walk(p, found)
         elif p.suffix.lower() not in SUPPORTED:
-            problems.append((str(raw), f"unsupported file type '{p.suffix or '(none)'}' "
-                                       f"(supported: {', '.join(sorted(SUPPORTED))})"))
+            found.problems.append((str(raw), _unsupported(p)))
         else:
-            files.append(p.resolve())
-    return list(dict.fromkeys(files)), problems, folders
+            found.files.append(p.resolve())
+    found.files = list(dict.fromkeys(found.files))
+    return found
+
+
+def _unsupported(p: Path) -> str:
+    return f"unsupported file type '{p.suffix or '(none)'}' (supported: {', '.join(sorted(SUPPORTED))})"
+
+
+def _walk(folder: Path, found: Scan) -> None:
+    """Files under `folder`. Hidden files and folders are passed over silently (.git, .DS_Store);
+    a link that leads out of the folder is not followed: what is outside was not given to ingest,
+    and the store could not notice when the link goes away."""
+    root = folder.resolve()
+    for f in sorted(folder.rglob("*")):
+        if any(part.startswith(".") for part in f.relative_to(folder).parts):
+            continue
+        target = f.resolve()
+        if f.is_symlink() and not target.is_relative_to(root):
+            found.skipped.append((str(f), f"is a link to {target}, outside the folder; links out of a "
+                                          f"folder are not followed"))
+        elif f.is_file() and f.suffix.lower() not in SUPPORTED:
+            found.skipped.append((str(f), _unsupported(f)))
+        elif f.is_file():
+            found.files.append(target)
 
 
 def file_hash(data: bytes) -> str:
@@ -49,26 +83,44 @@ def file_hash(data: bytes) -> str:
 
 def decode(data: bytes) -> str:
     """UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252/Latin-1."""
+    return decode_counted(data)[0]
+
+
+def decode_counted(data: bytes) -> tuple[str, int]:
+    """decode(), plus how many invalid UTF-8 sequences were replaced with U+FFFD."""
     if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8):].decode("utf-8")
+        return _utf8_or_legacy(data[len(codecs.BOM_UTF8):], bom=True)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
+        return data.decode("utf-16"), 0
     if b"\x00" in data[:4096]:
         # UTF-16 without a BOM shows as every other byte being NUL in Latin text.
         even, odd = data[0:4096:2].count(0), data[1:4096:2].count(0)
         sample = min(len(data), 4096) / 2
         if odd > 0.3 * sample and even < 0.05 * sample:
-            return data.decode("utf-16-le")
+            return data.decode("utf-16-le"), 0
         if even > 0.3 * sample and odd < 0.05 * sample:
-            return data.decode("utf-16-be")
+            return data.decode("utf-16-be"), 0
         raise UnreadableFile("it looks like a binary file, not text")
+    return _utf8_or_legacy(data)
+
+
+def _utf8_or_legacy(data: bytes, bom: bool = False) -> tuple[str, int]:
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), 0
     except UnicodeDecodeError:
-        try:
-            return data.decode("cp1252")
-        except UnicodeDecodeError:
-            return data.decode("latin-1")
+        pass
+    text = data.decode("utf-8", errors="replace")
+    replaced = text.count("\ufffd") - data.count("\ufffd".encode("utf-8"))
+    valid = sum(1 for ch in text if ord(ch) > 127) - text.count("\ufffd")
+    # Mostly-valid UTF-8 is UTF-8 with a few bad bytes (a truncated download, a pasted fragment):
+    # in a Windows-1252 file nearly every umlaut is an invalid sequence and valid multi-byte
+    # sequences practically never occur, so more valid than invalid ones decides.
+    if bom or valid > replaced:
+        return text, replaced
+    try:
+        return data.decode("cp1252"), 0
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), 0
 
 
 def _looks_binary(text: str) -> bool:
@@ -89,7 +141,7 @@ def read(path: Path, max_bytes: int) -> SourceDoc:
     if not data.strip():
         raise UnreadableFile("is empty")
     try:
-        text = decode(data)
+        text, replaced = decode_counted(data)
     except UnicodeDecodeError:
         raise UnreadableFile("is not readable text in any supported encoding") from None
     if _looks_binary(text):
@@ -103,7 +155,8 @@ def read(path: Path, max_bytes: int) -> SourceDoc:
         text, meta = strip_front_matter(text)
     if len(text.strip()) < 20:
         raise UnreadableFile("has no article text")
-    return SourceDoc(str(path), text, file_hash(data), meta)
+    notes = [f"{replaced:,} byte sequence(s) that are not valid UTF-8 were replaced with \ufffd"] if replaced else []
+    return SourceDoc(str(path), text, file_hash(data), meta, notes)
 
 
 _FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.S)

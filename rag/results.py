@@ -106,6 +106,12 @@ class IngestReport:
     seconds: float = 0.0
     # Per article ingested (added or updated): how many characters cleaning removed.
     cleaned: list[CleaningLoss] = field(default_factory=list)
+    # Files in a folder left out on purpose (unsupported type, a link out of the folder).
+    skipped: list[FileProblem] = field(default_factory=list)
+    # Files not stored because another stored file has the same content (the reason names it).
+    duplicates: list[FileProblem] = field(default_factory=list)
+    # Files stored with a caveat, e.g. bytes that were not valid UTF-8 and were replaced.
+    warnings: list[FileProblem] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,6 +126,9 @@ class IngestReport:
             f"({self.chunks_added} chunks written, {self.chunks_removed} removed, {self.seconds:.1f} s)"
         ]
         lines += [f"  failed: {p.path}: {p.reason}" for p in self.failed]
+        lines += [f"  skipped: {p.path}: {p.reason}" for p in self.skipped]
+        lines += [f"  duplicate: {p.path}: {p.reason}" for p in self.duplicates]
+        lines += [f"  warning: {p.path}: {p.reason}" for p in self.warnings]
         lines += [f"  cleaning removed {c.share:.0%} of the text ({c.removed_chars:,} of {c.total_chars:,} "
                   f"characters): {c.path}" for c in self.heavily_cleaned()]
         return "\n".join(lines)

@@ -157,3 +157,91 @@ def test_report_lists_what_cleaning_removed(make_assistant, tmp_path):
     assert [Path(c.path).name for c in report.heavily_cleaned()] == ["junk.txt"]
     assert "junk.txt" in report.summary() and "good.txt" not in report.summary()
     assert report.to_dict()["cleaned"][0]["removed_chars"] >= 0
+
+
+# --- items 3, 4: what a folder holds besides articles ------------------------------------------
+STORY = ("Neue Fähre nach Sylt\n\nDie neue Fähre nach Sylt fährt ab Mai zweimal täglich, sagte der "
+         "Betreiber am Montag in Hamburg. Er rechnet mit vielen Gästen.\n")
+
+
+def test_links_out_of_the_folder_are_not_followed(make_assistant, tmp_path):
+    outside = tmp_path / "private"
+    outside.mkdir()
+    secret = outside / "secret.txt"
+    secret.write_text("Geheime Notiz\n\nDas Passwort für den Server im Keller lautet Sonnenblume.\n",
+                      encoding="utf-8")
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "story.txt").write_text(STORY, encoding="utf-8")
+    (folder / "link.txt").symlink_to(secret)
+    (folder / "more").symlink_to(outside, target_is_directory=True)
+    (folder / "again.txt").symlink_to(folder / "story.txt")   # inside: the same file, once
+    bot = make_assistant(seed=False)
+    report = bot.ingest([folder])
+    stored = {a["source"] for a in bot.articles()}
+    assert stored == {str((folder / "story.txt").resolve())}
+    skipped = {Path(p.path).name: p.reason for p in report.skipped}
+    assert "outside the folder" in skipped["link.txt"] and "outside the folder" in skipped["more"]
+    assert not report.failed
+
+
+def test_files_left_out_of_a_folder_are_listed_with_the_reason(make_assistant, tmp_path):
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "story.txt").write_text(STORY, encoding="utf-8")
+    (folder / "report.pdf").write_bytes(b"%PDF-1.4\n" + b"\x00" * 100)
+    (folder / "letter.docx").write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    (folder / "huge.txt").write_text(STORY * 400, encoding="utf-8")
+    (folder / ".DS_Store").write_bytes(b"\x00\x01")
+    bot = make_assistant(seed=False, max_file_bytes=50_000)
+    report = bot.ingest([folder])
+    assert [Path(p).name for p in report.added] == ["story.txt"]
+    skipped = {Path(p.path).name: p.reason for p in report.skipped}
+    assert set(skipped) == {"report.pdf", "letter.docx", "photo.png"}
+    assert "unsupported file type '.pdf'" in skipped["report.pdf"]
+    failed = {Path(p.path).name: p.reason for p in report.failed}
+    assert set(failed) == {"huge.txt"} and "the limit is 50,000" in failed["huge.txt"]
+    summary = report.summary()
+    assert all(name in summary for name in ("report.pdf", "letter.docx", "photo.png", "huge.txt"))
+
+
+# --- item 5: the same article under two names -------------------------------------------------
+def test_same_content_under_a_second_name_is_stored_once(make_assistant, tmp_path):
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    first, second = folder / "a-faehre.txt", folder / "b-kopie.txt"
+    first.write_text(STORY, encoding="utf-8")
+    second.write_text(STORY, encoding="utf-8")
+    bot = make_assistant(seed=False)
+    report = bot.ingest([folder])
+    assert report.added == [str(first.resolve())]
+    assert [Path(p.path).name for p in report.duplicates] == ["b-kopie.txt"]
+    assert str(first.resolve()) in report.duplicates[0].reason
+    assert [a["source"] for a in bot.articles()] == [str(first.resolve())]
+    # A later upload of the same text under a third name, and a re-sync: still one copy.
+    third = tmp_path / "c.txt"
+    third.write_text(STORY, encoding="utf-8")
+    again = bot.ingest([folder, third])
+    assert not again.added and {Path(p.path).name for p in again.duplicates} == {"b-kopie.txt", "c.txt"}
+    # When the first goes away, the copy is stored in its place.
+    first.unlink()
+    last = bot.ingest([folder])
+    assert last.added == [str(second.resolve())] and last.removed == [str(first.resolve())]
+    assert [a["source"] for a in bot.articles()] == [str(second.resolve())]
+
+
+# --- item 6: one bad byte in a UTF-8 file -----------------------------------------------------
+def test_mostly_valid_utf8_stays_utf8_and_the_report_counts_bad_bytes(make_assistant, tmp_path):
+    f = tmp_path / "fast-utf8.txt"
+    f.write_bytes(STORY.encode("utf-8").replace(b"Montag", b"Mon\xfftag") + b"Ende\xe4.\n")
+    legacy = tmp_path / "cp1252.txt"
+    legacy.write_bytes(STORY.replace("Sylt", "Föhr").encode("cp1252"))
+    bot = make_assistant(seed=False)
+    report = bot.ingest([f, legacy])
+    assert len(report.added) == 2, report.failed
+    text = " ".join(p.text for p in bot.search("Fähre Sylt Betreiber", k=5))
+    assert "fährt ab Mai" in text and "Ã" not in text and "Mon\ufffdtag" in text
+    assert "Föhr" in " ".join(p.text for p in bot.search("Fähre nach Föhr", k=5))
+    assert [(Path(w.path).name, w.reason[:1]) for w in report.warnings] == [("fast-utf8.txt", "2")]
+    assert "not valid UTF-8" in report.summary()
