@@ -146,7 +146,8 @@ def read(path: Path, max_bytes: int) -> SourceDoc:
         raise UnreadableFile("is not readable text in any supported encoding") from None
     if _looks_binary(text):
         raise UnreadableFile("looks like a binary file, not text")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Line endings stay as they are (cleaning splits lines on any of them): citation offsets are
+    # offsets into the file's text, so a CRLF file must not lose a character per line here.
     kind = SUPPORTED[path.suffix.lower()]
     meta: dict = {}
     if kind == "html":
@@ -159,7 +160,7 @@ def read(path: Path, max_bytes: int) -> SourceDoc:
     return SourceDoc(str(path), text, file_hash(data), meta, notes)
 
 
-_FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+_FRONT = re.compile(r"\A---\r?\n(.*?)\r?\n---\r?\n", re.S)
 
 
 def strip_front_matter(text: str) -> tuple[str, dict]:
@@ -174,7 +175,7 @@ def strip_front_matter(text: str) -> tuple[str, dict]:
             key = key.strip().lower()
             if key in {"title", "date", "url", "outlet", "source"} and value.strip():
                 meta["outlet" if key == "source" else key] = value.strip().strip("\"'")
-        text = re.sub(r"[^\n]", " ", m.group(0)) + text[m.end():]
+        text = re.sub(r"[^\r\n]", " ", m.group(0)) + text[m.end():]
     # Markdown headings and emphasis markers are layout, not words.
     text = re.sub(r"(?m)^(#{1,6}) ", lambda mm: " " * len(mm.group(0)), text)
     return text, meta

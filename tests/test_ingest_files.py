@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import cleaning, ingest, loading
+from rag import cleaning, ingest, lexical, loading
 from rag.evaluation import data
 from rag.settings import Settings
 
@@ -245,3 +245,54 @@ def test_mostly_valid_utf8_stays_utf8_and_the_report_counts_bad_bytes(make_assis
     assert "Föhr" in " ".join(p.text for p in bot.search("Fähre nach Föhr", k=5))
     assert [(Path(w.path).name, w.reason[:1]) for w in report.warnings] == [("fast-utf8.txt", "2")]
     assert "not valid UTF-8" in report.summary()
+
+
+# --- item 9: a new headline reaches every chunk -----------------------------------------------
+def test_new_title_reaches_the_embedding_and_bm25_text_of_unchanged_chunks(make_assistant, tmp_path, embedder):
+    f = tmp_path / "story.txt"
+    body = next(SEEDS.glob("000_*.txt")).read_text(encoding="utf-8").split("\n", 1)[1]
+    f.write_text("Lawrow besucht Pjöngjang\n" + body, encoding="utf-8")
+    bot = make_assistant(seed=False)
+    bot.ingest([f])
+    src = str(f.resolve())
+    before = bot.store.collection.get(where={"source": src}, include=[])["ids"]
+    f.write_text("Zitronenfalter überwintern im Gebüsch\n" + body, encoding="utf-8")
+    report = bot.ingest([f])
+    assert report.updated == [src]
+    got = bot.store.collection.get(where={"source": src}, include=["embeddings", "documents", "metadatas"])
+    kept = [i for i, cid in enumerate(got["ids"]) if cid in before]
+    assert kept, "no chunk kept its text, so the test shows nothing"
+    for i in kept:
+        assert got["metadatas"][i]["title"] == "Zitronenfalter überwintern im Gebüsch"
+        expected = embedder.passages(["Zitronenfalter überwintern im Gebüsch\n" + got["documents"][i]])[0]
+        assert float(np.dot(expected, got["embeddings"][i])) > 0.999
+    hits = dict(bot.store.lexical.search("Zitronenfalter", k=50))
+    assert all(got["ids"][i] in hits for i in kept)
+    old_word = lexical.tokenize("besucht")[0]
+    assert all(old_word not in bot.store.lexical.docs[got["ids"][i]] for i in kept
+               if "besucht" not in got["documents"][i])
+
+
+# --- item 10: citation offsets in CRLF and BOM files ------------------------------------------
+def test_citation_offsets_are_file_offsets_for_crlf_and_bom_files(make_assistant, tmp_path):
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for p in SEEDS.glob("*.txt"):
+        text = p.read_text(encoding="utf-8").replace("\n", "\r\n")
+        (folder / p.name).write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    md = folder / "zoo.md"
+    md.write_bytes("---\r\ntitle: Elefanten für Leipzig\r\ndate: 2024-06-01\r\n---\r\n# Elefanten\r\n\r\n"
+                   "Der Zoo in Leipzig bekommt zwei neue Elefanten aus Thailand.\r\n\r\n"
+                   "Die Tiere kommen im Herbst an.\r\n".encode("utf-8"))
+    bot = make_assistant(seed=False)
+    assert not bot.ingest([folder]).failed
+    rows = {Path(a["source"]).name: a for a in bot.articles()}
+    assert rows["zoo.md"]["title"] == "Elefanten für Leipzig" and rows["zoo.md"]["date"] == "2024-06-01"
+    cited = 0
+    for question in ("Wer ist der Sprecher des Kremls?", "Wie viele Elefanten bekommt der Zoo in Leipzig?",
+                     "Wann kommen die Elefanten in Leipzig an?"):
+        for c in bot.ask(question).citations:
+            with open(c.source, encoding="utf-8-sig", newline="") as fh:
+                assert fh.read()[c.start:c.end] == c.quote
+            cited += 1
+    assert cited >= 3
