@@ -53,6 +53,9 @@ def build_filter(outlet: str = "", date_from: str = "", date_to: str = "") -> di
         parts.append({"date_num": {"$gte": _date_number(date_from, "start")}})
     if date_to:
         parts.append({"date_num": {"$lte": _date_number(date_to, "end")}})
+        if not date_from:
+            # An unknown date is stored as 0, which is before any end date: exclude it explicitly.
+            parts.append({"date_num": {"$gte": 1}})
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else {"$and": parts}

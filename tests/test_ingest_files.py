@@ -296,3 +296,23 @@ def test_citation_offsets_are_file_offsets_for_crlf_and_bom_files(make_assistant
                 assert fh.read()[c.start:c.end] == c.quote
             cited += 1
     assert cited >= 3
+
+
+# --- item 11: an end date alone leaves out undated articles -----------------------------------
+def test_date_filters_leave_out_undated_articles(make_assistant, tmp_path):
+    dated = tmp_path / "dated.txt"
+    dated.write_text("Fähre nach Sylt fährt öfter\nVeröffentlicht am 2. Mai 2024\n\nDie Fähre nach Sylt fährt "
+                     "ab Mai zweimal täglich, sagte der Betreiber.\n", encoding="utf-8")
+    undated = tmp_path / "undated.txt"
+    undated.write_text("Fähre nach Föhr fährt öfter\n\nDie Fähre nach Föhr fährt ab Mai dreimal täglich, "
+                       "sagte die Reederei.\n", encoding="utf-8")
+    bot = make_assistant(seed=False)
+    bot.ingest([dated, undated])
+    assert {a["date"] for a in bot.articles()} == {"2024-05-02", ""}
+    for where in ({"date_to": "2030-01-01"}, {"date_from": "2000-01-01"},
+                  {"date_from": "2000-01-01", "date_to": "2030-01-01"}):
+        for mode in ("hybrid", "dense", "lexical"):
+            hits = bot.search("Fähre fährt täglich", k=5, mode=mode, **where)
+            assert {Path(p.source).name for p in hits} == {"dated.txt"}, (where, mode)
+    assert not bot.search("Fähre fährt täglich", k=5, date_to="2024-05-01")
+    assert len({p.source for p in bot.search("Fähre fährt täglich", k=5)}) == 2
