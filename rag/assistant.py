@@ -1,6 +1,7 @@
 """The one facade used by the UI, the CLI and the eval scripts."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from .settings import Settings
 from .store import ChunkStore
 
 _LLM_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 class Assistant:
@@ -32,7 +34,20 @@ class Assistant:
         assistant = cls(settings, embedder, store)
         if seed and store.count() == 0 and Path(settings.seeds_dir).is_dir():
             assistant.ingest([settings.seeds_dir], progress=progress)
+        assistant._finish_uploads(progress)
         return assistant
+
+    def _uploads_dir(self) -> Path:
+        return Path(self.settings.store_dir) / "uploads"
+
+    def _finish_uploads(self, progress=None) -> None:
+        """Ingest what an interrupted upload copied into uploads/ but never stored (and drop what
+        vanished from there): the folder holds exactly the uploaded articles."""
+        uploads = self._uploads_dir()
+        if uploads.is_dir() and any(uploads.iterdir()):
+            report = self.ingest([uploads], progress=progress)
+            if report.added or report.removed:
+                log.info("uploads/ synced on opening: %s", report.summary().splitlines()[0])
 
     # --- articles --------------------------------------------------------------------------
     def ingest(self, paths: list[str | Path], progress=None, remove_missing: bool = True) -> IngestReport:
@@ -40,7 +55,16 @@ class Assistant:
                               remove_missing=remove_missing)
 
     def remove(self, sources: list[str]) -> IngestReport:
-        return ingesting.remove(sources, self.store)
+        report = ingesting.remove(sources, self.store)
+        # An upload's copy is the store's own; left on disk it would come back on the next opening.
+        self._delete_upload_copies(report.removed)
+        return report
+
+    def _delete_upload_copies(self, sources: list[str]) -> None:
+        uploads = self._uploads_dir().resolve()
+        for src in sources:
+            if Path(src).parent == uploads:
+                Path(src).unlink(missing_ok=True)
 
     def import_files(self, paths: list[str | Path], progress=None) -> IngestReport:
         """Copy files (e.g. browser uploads from a temp dir) into the store's own article folder
@@ -64,6 +88,9 @@ class Assistant:
             shutil.copyfile(p, dest)
             copied.append(dest)
         report = self.ingest(copied, progress=progress, remove_missing=False) if copied else IngestReport()
+        # A copy that was not stored (a duplicate, unreadable) must not linger and be retried on
+        # every opening.
+        self._delete_upload_copies([p.path for p in report.duplicates + report.failed])
         from .results import FileProblem
 
         report.failed += [FileProblem(name, why) for name, why in report_failed]

@@ -316,3 +316,26 @@ def test_date_filters_leave_out_undated_articles(make_assistant, tmp_path):
             assert {Path(p.source).name for p in hits} == {"dated.txt"}, (where, mode)
     assert not bot.search("Fähre fährt täglich", k=5, date_to="2024-05-01")
     assert len({p.source for p in bot.search("Fähre fährt täglich", k=5)}) == 2
+
+
+# --- item 13: an upload killed between copying and ingesting ----------------------------------
+def test_files_left_in_uploads_are_ingested_when_the_store_opens(tmp_path):
+    from rag import Assistant, Settings as S
+
+    settings = S.from_env(store_dir=tmp_path / "store")
+    uploads = settings.store_dir / "uploads"
+    uploads.mkdir(parents=True)
+    (uploads / "left-over.txt").write_text(STORY, encoding="utf-8")   # copied, then the app was killed
+    bot = Assistant.open(settings, seed=False)
+    assert [Path(a["source"]).name for a in bot.articles()] == ["left-over.txt"]
+    assert any("Sylt" in p.text for p in bot.search("Fähre nach Sylt", k=3))
+
+    # Deleting an uploaded article deletes the store's copy, so reopening does not bring it back;
+    # a duplicate or unreadable upload leaves no copy behind either.
+    (tmp_path / "copy.txt").write_text(STORY, encoding="utf-8")
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    report = bot.import_files([tmp_path / "copy.txt", tmp_path / "empty.txt"])
+    assert [Path(p.path).name for p in report.duplicates] == ["copy.txt"] and len(report.failed) == 1
+    bot.remove([str((uploads / "left-over.txt").resolve())])
+    assert sorted(p.name for p in uploads.iterdir()) == []
+    assert Assistant.open(settings, seed=False).articles() == []
