@@ -8,6 +8,7 @@ the source, and `CleanText.to_source()` maps their offsets back to the source te
 from __future__ import annotations
 
 import bisect
+import datetime
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -171,32 +172,69 @@ def detect_outlet(text: str) -> str:
 _MONTHS = ("Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember|"
            "January|February|March|May|June|July|October|December")
 _DATE_PATTERNS = [
-    (re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b"), "iso"),
+    (re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?!\d)"), "iso"),
     (re.compile(r"\b(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{4})\b"), "dmy"),
     (re.compile(rf"\b(\d{{1,2}})\.?\s({_MONTHS})\s(\d{{4}})\b"), "dMy"),
+    (re.compile(rf"\b({_MONTHS})\s(\d{{1,2}}),?\s(\d{{4}})\b"), "Mdy"),
 ]
 _MONTH_NUM = {m: i for i, m in enumerate(
     "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split(), 1)}
 _MONTH_NUM.update({m: i for i, m in enumerate(
     "January February March April May June July August September October November December".split(), 1)})
+# Words that announce a publication date ("Veröffentlicht am", "Stand:", "Published on").
+_DATE_MARKER = re.compile(r"\b(?:zuletzt |last )?(?:veröffentlicht|erschienen|aktualisiert|stand|datum|"
+                          r"published|updated|posted|date)(?: am| on| vom)?\b", re.IGNORECASE)
+_TIME = re.compile(r"\b\d{1,2}[:.]\d{2}(?:\s?(?:Uhr|h|am|pm))?\b|\bUhr\b|\([^()]{1,30}\)", re.IGNORECASE)
+_SEPARATOR = re.compile(r"^\s*[–—|•·-]")
 
 
 def detect_date(text: str) -> str:
-    """A publication date written near the top of the article, as YYYY-MM-DD, or ''."""
-    head = "\n".join(text.splitlines()[:8])
-    for pattern, kind in _DATE_PATTERNS:
-        m = pattern.search(head)
-        if not m:
-            continue
-        if kind == "iso":
-            y, mo, d = int(m[1]), int(m[2]), int(m[3])
-        elif kind == "dmy":
-            d, mo, y = int(m[1]), int(m[2]), int(m[3])
-        else:
-            d, mo, y = int(m[1]), _MONTH_NUM[m[2]], int(m[3])
-        if 1 <= mo <= 12 and 1 <= d <= 31 and 1900 < y < 2200:
-            return f"{y:04d}-{mo:02d}-{d:02d}"
+    """The publication date from a dateline near the top of the article ('Veröffentlicht am
+    3. März 2024', '12.11.2023 – Berlin', 'BERLIN, 3. März 2024 (dpa) –'), as YYYY-MM-DD, or ''.
+    A date inside a sentence ('Am 14. April 2027 startet die Fähre') is what the story is about,
+    not when it was published, so it is not taken."""
+    for line in text.splitlines()[:8]:
+        for pattern, kind in _DATE_PATTERNS:
+            for m in pattern.finditer(line):
+                date = _date_of(m, kind)
+                if date and _is_dateline(line[:m.start()], line[m.end():]):
+                    return date
     return ""
+
+
+def _date_of(m: re.Match, kind: str) -> str:
+    if kind == "iso":
+        y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    elif kind == "dmy":
+        d, mo, y = int(m[1]), int(m[2]), int(m[3])
+    elif kind == "dMy":
+        d, mo, y = int(m[1]), _MONTH_NUM[m[2]], int(m[3])
+    else:
+        mo, d, y = _MONTH_NUM[m[1]], int(m[2]), int(m[3])
+    try:
+        date = datetime.date(y, mo, d)
+    except ValueError:
+        return ""
+    # Nothing was published in the future or before newspapers kept dates this way.
+    return date.isoformat() if datetime.date(1900, 1, 1) < date <= datetime.date.today() else ""
+
+
+def _is_dateline(before: str, after: str) -> bool:
+    """Around the date stand only date markers, a time, an agency in brackets and place names
+    (capitalised words that are not function words): no sentence."""
+    before = re.sub(r"\b(?:am|vom|on)\s*$", "", before, flags=re.IGNORECASE)   # "Wien, am 5. Juni 2023"
+    if not _only_names(_TIME.sub(" ", _DATE_MARKER.sub(" ", before))):
+        return False
+    rest = _TIME.sub(" ", after)
+    return bool(_SEPARATOR.match(rest)) or _only_names(rest)
+
+
+def _only_names(text: str) -> bool:
+    from .lexical import stopwords
+
+    words = re.findall(r"[^\W\d_][\w.'-]*", text)
+    function_words = stopwords("de") | stopwords("en")
+    return len(words) <= 4 and all(w[0].isupper() and w.lower() not in function_words for w in words)
 
 
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")

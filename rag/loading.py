@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 SUPPORTED = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
 
@@ -181,6 +184,26 @@ def strip_front_matter(text: str) -> tuple[str, dict]:
     return text, meta
 
 
+def publication_date(html: str, url: str = "") -> str:
+    """The page's publication date from its metadata (meta tags, JSON-LD, marked-up bylines, a date
+    in its URL), as YYYY-MM-DD, or ''. htmldate's extensive search, which guesses from dates in
+    the body text, stays off: a date the story mentions is not the day it was published."""
+    import lxml.html
+    from htmldate import find_date
+
+    try:
+        # A parsed tree, never the string: htmldate would download a string that looks like a URL.
+        tree = lxml.html.document_fromstring(html)
+        # A <time> inside running text marks a date the story talks about, not the byline's.
+        for el in tree.xpath("//p//time | //li//time | //blockquote//time | //td//time"):
+            el.drop_tree()
+        return find_date(tree, url=url or None, extensive_search=False, original_date=True,
+                         outputformat="%Y-%m-%d", min_date="1900-01-01") or ""
+    except Exception as e:   # a page htmldate cannot parse has no known date; the text still counts
+        log.info("no publication date read from the page markup (%s)", type(e).__name__)
+        return ""
+
+
 def html_to_text(html: str) -> tuple[str, dict]:
     from bs4 import BeautifulSoup
 
@@ -200,13 +223,9 @@ def html_to_text(html: str) -> tuple[str, dict]:
         title = h1.get_text(" ", strip=True)
     meta["title"] = title
     meta["outlet"] = metaprop("og:site_name", "publisher")
-    meta["date"] = metaprop("article:published_time", "date", "pubdate")[:10]
     canonical = soup.find("link", rel="canonical")
     meta["url"] = (canonical.get("href", "") if canonical else "") or metaprop("og:url")
-    if not meta["date"]:
-        t = soup.find("time")
-        if t and t.get("datetime"):
-            meta["date"] = t["datetime"][:10]
+    meta["date"] = publication_date(html, meta["url"])
     for tag in soup(["script", "style", "noscript", "nav", "footer", "aside", "form", "header",
                      "iframe", "svg", "button", "template"]):
         tag.decompose()

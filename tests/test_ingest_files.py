@@ -339,3 +339,39 @@ def test_files_left_in_uploads_are_ingested_when_the_store_opens(tmp_path):
     bot.remove([str((uploads / "left-over.txt").resolve())])
     assert sorted(p.name for p in uploads.iterdir()) == []
     assert Assistant.open(settings, seed=False).articles() == []
+
+
+# --- item 14: the publication date, not a date the story mentions ------------------------------
+def test_a_date_in_the_story_is_not_its_publication_date():
+    assert cleaning.detect_date("Neue Fähre nach Sylt\n\nAm 14. April 2021 nahm die neue Fähre den "
+                                "Betrieb auf, sagte der Betreiber.\n") == ""
+    assert cleaning.detect_date("Fähre ab 14. April 2021 täglich\n\nText.") == ""
+    assert cleaning.detect_date("Neue Fähre\n\nDie Fähre startet am 14.04.2027 in Hamburg.") == ""
+    # Datelines at the top are publication dates.
+    assert cleaning.detect_date("Neue Fähre\nStand: 03.03.2024 10:15 Uhr\n\nText.") == "2024-03-03"
+    assert cleaning.detect_date("Neue Fähre\n\nBERLIN, 3. März 2024 (dpa) – Die Fähre fährt.") == "2024-03-03"
+    assert cleaning.detect_date("Ferry\nPublished on March 3, 2024\n\nText.") == "2024-03-03"
+    assert cleaning.detect_date("Neue Fähre\nWien, am 5. Juni 2023\n\nText.") == "2023-06-05"
+
+
+def test_article_dates_come_from_page_metadata_or_a_dateline(make_assistant, tmp_path):
+    body = "<h1>Neue Fähre</h1><p>Die Fähre nach Sylt nahm am <time datetime='2021-04-14'>14. April 2021</time> " \
+           "den Betrieb auf, sagte der Betreiber am Montag in Hamburg.</p>"
+    (tmp_path / "meta.html").write_text(
+        "<html><head><script type='application/ld+json'>{\"@type\": \"NewsArticle\", "
+        "\"datePublished\": \"2023-11-12T08:00:00+01:00\"}</script></head><body><article>"
+        + body + "</article></body></html>", encoding="utf-8")
+    (tmp_path / "byline.html").write_text(
+        "<html><body><article><header><time datetime='2024-05-02T10:00' pubdate>2. Mai 2024</time>"
+        "</header>" + body + "</article></body></html>", encoding="utf-8")
+    (tmp_path / "undated.html").write_text("<html><body><article>" + body + "</article></body></html>",
+                                           encoding="utf-8")
+    (tmp_path / "story.txt").write_text("Neue Fähre nach Sylt\n\nAm 14. April 2021 nahm die neue Fähre "
+                                        "den Betrieb auf, sagte der Betreiber am Montag.\n", encoding="utf-8")
+    (tmp_path / "dateline.txt").write_text("Neue Fähre nach Sylt\nVeröffentlicht am 2. Mai 2024\n\nAm 14. April "
+                                           "2021 nahm die neue Fähre den Betrieb auf.\n", encoding="utf-8")
+    bot = make_assistant(seed=False)
+    assert not bot.ingest([tmp_path]).failed
+    dates = {Path(a["source"]).name: a["date"] for a in bot.articles()}
+    assert dates == {"meta.html": "2023-11-12", "byline.html": "2024-05-02", "undated.html": "",
+                     "story.txt": "", "dateline.txt": "2024-05-02"}
