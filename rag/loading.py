@@ -107,6 +107,9 @@ def decode_counted(data: bytes) -> tuple[str, int]:
     return _utf8_or_legacy(data)
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
 def _utf8_or_legacy(data: bytes, bom: bool = False) -> tuple[str, int]:
     try:
         return data.decode("utf-8"), 0
@@ -114,7 +117,7 @@ def _utf8_or_legacy(data: bytes, bom: bool = False) -> tuple[str, int]:
         pass
     text = data.decode("utf-8", errors="replace")
     replaced = text.count("\ufffd") - data.count("\ufffd".encode("utf-8"))
-    valid = sum(1 for ch in text if ord(ch) > 127) - text.count("\ufffd")
+    valid = len(_NON_ASCII.findall(text)) - text.count("\ufffd")
     # Mostly-valid UTF-8 is UTF-8 with a few bad bytes (a truncated download, a pasted fragment):
     # in a Windows-1252 file nearly every umlaut is an invalid sequence and valid multi-byte
     # sequences practically never occur, so more valid than invalid ones decides.
