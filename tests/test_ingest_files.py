@@ -375,3 +375,16 @@ def test_article_dates_come_from_page_metadata_or_a_dateline(make_assistant, tmp
     dates = {Path(a["source"]).name: a["date"] for a in bot.articles()}
     assert dates == {"meta.html": "2023-11-12", "byline.html": "2024-05-02", "undated.html": "",
                      "story.txt": "", "dateline.txt": "2024-05-02"}
+
+
+def test_bench_report_names_articles_that_lose_over_a_fifth_to_cleaning():
+    from rag.evaluation import report
+
+    losses = data.cleaning_losses({
+        "small": "Titel der Meldung\n\nWERBUNG\n\nEin ganz normaler Absatz über Politik in Wien.\n",
+        "heavy": "Titel\n\n" + "".join(f"Copyright Agentur {i}\n" for i in range(10)) + "\nKurzer Text.\n"})
+    assert {x["doc"] for x in losses} == {"small", "heavy"}
+    line = " ".join(report.cleaning_check(losses))
+    assert "2 10kGNAD article(s)" in line and "1 lose more than 20%" in line
+    assert "heavy" in line and "small" not in line
+    assert "no text" in " ".join(report.cleaning_check([]))
