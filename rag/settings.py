@@ -65,6 +65,13 @@ class Settings:
     # Chat: how much of the conversation (characters, newest turns first) a follow-up sees.
     llm_history_chars: int = 2000
 
+    # --- many users (issue 10) ---
+    # Seconds a second writer to the same store (another upload, a CLI ingest while the app runs)
+    # waits for the first before giving up with a clear message.
+    write_lock_wait: float = 300.0
+    # Requests the web UI answers at once (questions, searches, article lists); writes run one at a time.
+    ui_parallel_reads: int = 8
+
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
         """Defaults, then RAG_* env vars, then explicit keyword overrides."""
