@@ -153,6 +153,13 @@ def test_a_second_writer_process_waits_or_gets_a_clear_sentence(make_assistant, 
     r = _cli("ingest", "--store", store, str(tmp_path / "extra"))
     assert r.returncode == 0, r.stderr
     assert {Path(s).name for s in bot.store.sources()} >= {p.name for p in extra}
+    # The app's next write first takes in what the CLI wrote: its saved BM25 index keeps those chunks.
+    bot.remove(["not-stored.txt"])
+    inner = getattr(bot.store, "inner", bot.store)
+    assert inner.lexical.ids() == inner.all_ids()
+    from rag.lexical import BM25Index
+
+    assert BM25Index(inner.lexical.path).ids() == inner.all_ids()
 
 
 def test_two_cli_writers_on_one_store_take_turns(tmp_path):
