@@ -180,3 +180,39 @@ def test_two_cli_writers_on_one_store_take_turns(tmp_path):
 
     names = sorted(Path(row["source"]).name for row in json.loads(r.stdout))
     assert names == sorted(p.name for p in a + b)
+
+
+def test_an_llm_answer_in_flight_blocks_no_other_question(seeded):
+    """The LLM server holds the first answer; meanwhile an extractive answer over the same store and
+    a second LLM answer both finish (real HTTP server on 127.0.0.1)."""
+    import dataclasses
+
+    from rag import Assistant
+    from scripted_llm import ScriptedLLM, obedient_model
+
+    started, release = threading.Event(), threading.Event()
+
+    def responder(request, index):
+        if index == 0:
+            started.set()
+            release.wait(120)
+        return obedient_model(request, index)
+
+    with ScriptedLLM(responder) as server:
+        settings = dataclasses.replace(seeded.settings, llm="openai", llm_base_url=server.url,
+                                       llm_model="scripted", llm_timeout=150.0)
+        llm_bot = Assistant(settings, seeded.embedder, seeded.store)
+        first: list = []
+        held = threading.Thread(target=lambda: first.append(llm_bot.ask(KREML)))
+        held.start()
+        try:
+            assert started.wait(120)
+            extractive = seeded.ask("Wo hat Kim Jong-un Lawrow empfangen?")
+            second = llm_bot.ask("Wer hat Lawrow in Nordkorea empfangen?")
+            assert held.is_alive() and not first, "the first LLM answer was not held"
+            assert extractive.mode == "extractive" and not extractive.abstained
+            assert second.mode.startswith("llm") and second.text
+        finally:
+            release.set()
+            held.join(180)
+        assert first and first[0].mode.startswith("llm")
