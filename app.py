@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import os
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,8 +130,34 @@ def screen_uploads(paths: list[str], max_bytes: int) -> tuple[list[str], list[tu
     return ok, refused
 
 
+log = logging.getLogger("app")
+
+
 def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    log.info(message)
+
+
+def setup_logging() -> None:
+    """Operations log on stderr: one line per event; a traceback only for a real bug."""
+    logging.basicConfig(level=os.environ.get("RAG_LOG_LEVEL", "INFO").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("httpx", "httpcore", "chromadb", "urllib3"):   # one line per request otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def user_mistake(where: str, error) -> None:
+    """A refused input or an unavailable service: one line, no traceback."""
+    from rag.results import StoreUnreachable
+
+    (log.error if isinstance(error, StoreUnreachable) else log.info)("%s: %s", where, error)
+
+
+def plain_report(report) -> dict:
+    """The ingest report as plain data for the API. Failed entries carry `file`, not `path`: a dict
+    with a `path` looks like a file to gradio_client, which then tries to download it and fails."""
+    d = report.to_dict()
+    d["failed"] = [{"file": p["path"], "reason": p["reason"]} for p in d["failed"]]
+    return d
 
 
 def open_assistant():
@@ -211,10 +237,11 @@ def build(bot):
             yield messages, ui.sources_html(answer, turn, auto_language=opts["lang"] is None, asked=question), \
                 "", turns
         except RagError as e:
+            user_mistake("chat", e)
             messages[-1] = {"role": "assistant", "content": ui.error_html(str(e))}
             yield messages, ui.empty_sources_html(), "", turns
         except Exception as e:  # never a traceback in the page; the log keeps it
-            traceback.print_exc()
+            log.exception("chat failed")
             messages[-1] = {"role": "assistant", "content": ui.error_html(
                 f"Something went wrong while answering ({type(e).__name__}). Please try again; "
                 f"the details are in the server log.")}
@@ -226,10 +253,11 @@ def build(bot):
         try:
             return bot.ask(question, history=pairs(history), **options(lang, k, outlet, date_from, date_to)).to_dict()
         except RagError as e:
-            raise gr.Error(str(e)) from None
+            user_mistake("ask", e)
+            raise gr.Error(str(e), print_exception=False) from None
         except Exception as e:
-            traceback.print_exc()
-            raise gr.Error(f"Something went wrong while answering ({type(e).__name__}); "
+            log.exception("ask failed")
+            raise gr.Error(print_exception=False, message=f"Something went wrong while answering ({type(e).__name__}); "
                            f"the details are in the server log.") from None
 
     def upload(paths, progress=gr.Progress()):
@@ -242,12 +270,15 @@ def build(bot):
             report = bot.import_files(ok, progress=lambda d, t, m: progress((d, t), desc=f"Ingesting {m}",
                                                                             unit="files")) if ok else IngestReport()
         except RagError as e:
+            user_mistake("upload", e)
             return f"Nothing was added: {e}", {}
         except Exception as e:
-            traceback.print_exc()
+            log.exception("upload failed")
             return f"Nothing was added: something went wrong ({type(e).__name__}); see the server log.", {}
         report.failed += [FileProblem(name, f"{name} {why}") for name, why in refused]
-        return report.summary(), report.to_dict()
+        for p in report.failed:
+            log.info("upload: %s refused: %s", Path(p.path).name, p.reason)
+        return report.summary(), plain_report(report)
 
     def delete(source: str):
         if not source:
@@ -255,24 +286,36 @@ def build(bot):
         try:
             report = bot.remove([source])
         except RagError as e:
+            user_mistake("delete", e)
             return f"Nothing was deleted: {e}", {}
-        return report.summary(), report.to_dict()
+        return report.summary(), plain_report(report)
 
     def refresh():
-        arts = bot.articles()
-        info = bot.info()
+        try:
+            arts = bot.articles()
+            info = bot.info()
+        except RagError as e:   # e.g. the Chroma server is down: say so where the status goes
+            user_mistake("refresh", e)
+            return (gr.skip(), gr.skip(), gr.skip(), ui.error_html(str(e)), ui.error_html(str(e)), None)
         return (ui.article_rows(arts),
                 gr.update(choices=ui.article_choices(arts), value=None),
                 gr.update(choices=[("All outlets", "")] + [(o, o) for o in ui.outlet_choices(arts)]),
                 ui.info_html(info, len(arts)), ui.status_html(info, len(arts)), None)
 
+    def api_errors(where: str, fn):
+        try:
+            return fn()
+        except RagError as e:
+            user_mistake(where, e)
+            raise gr.Error(str(e), print_exception=False) from None
+
     def articles() -> list[dict]:
         """The stored articles: source, title, outlet, date, url, chunks."""
-        return bot.articles()
+        return api_errors("articles", bot.articles)
 
     def info() -> dict:
         """Answer mode, LLM, embedding model, store and its size."""
-        return bot.info()
+        return api_errors("info", bot.info)
 
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])   # no web-font downloads
@@ -325,9 +368,12 @@ def build(bot):
                     date_from = gr.Textbox(label="From date (YYYY-MM-DD)", elem_id="date-from")
                     date_to = gr.Textbox(label="To date (YYYY-MM-DD)", elem_id="date-to")
 
-        bot_lock = dict(concurrency_id="assistant", concurrency_limit=1)
+        # Reads (questions, lists, info) run side by side; the library guards the store itself.
+        # Writes queue behind each other so one upload's report is not mixed with another's.
+        reads = dict(concurrency_id="reads", concurrency_limit=max(settings.ui_parallel_reads, 1))
+        writes = dict(concurrency_id="writes", concurrency_limit=1)
         chat_io = dict(fn=chat, inputs=[question, chatbot, turns, lang, k, outlet, date_from, date_to],
-                       outputs=[chatbot, sources, question, turns], show_progress="hidden", **bot_lock)
+                       outputs=[chatbot, sources, question, turns], show_progress="hidden", **reads)
         question.submit(api_name="chat", **chat_io)
         send.click(api_visibility="private", **chat_io)
         clear.click(lambda: ([], ui.empty_sources_html(), [], ""), outputs=[chatbot, sources, turns, question],
@@ -336,47 +382,55 @@ def build(bot):
         chatbot.clear(lambda: (ui.empty_sources_html(), []), outputs=[sources, turns], api_visibility="private",
                       queue=False)
         refresh_io = dict(fn=refresh, outputs=[table, pick, outlet, info_box, status, files],
-                          api_visibility="private", **bot_lock)
-        files.upload(upload, files, [report, report_json], api_name="upload", **bot_lock).then(**refresh_io)
-        delete_btn.click(delete, pick, [report, report_json], api_name="delete", **bot_lock).then(**refresh_io)
+                          api_visibility="private", **reads)
+        files.upload(upload, files, [report, report_json], api_name="upload", **writes).then(**refresh_io)
+        delete_btn.click(delete, pick, [report, report_json], api_name="delete", **writes).then(**refresh_io)
         refresh_btn.click(**refresh_io)
         demo.load(**refresh_io)
-        gr.api(ask, api_name="ask", **bot_lock)
-        gr.api(articles, api_name="articles", **bot_lock)
-        gr.api(info, api_name="info", **bot_lock)
+        gr.api(ask, api_name="ask", **reads)
+        gr.api(articles, api_name="articles", **reads)
+        gr.api(info, api_name="info", **reads)
     return demo, theme
 
 
 def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
+    setup_logging()
     try:
         cfg = server_config(dict(os.environ), argv)
     except ConfigError as e:
-        _log(f"Error: {e}")
+        log.error(f"Error: {e}")
         return 2
     problem = port_problem(cfg.host, cfg.port)
     if problem:
-        _log(f"Error: {problem}")
+        log.error(f"Error: {problem}")
         return 1
     from rag import RagError
 
     try:
         bot = open_assistant()
     except RagError as e:
-        _log(f"Error: {e}")
+        log.error(f"Error: {e}")
         return 1
     except Exception as e:  # a broken store or model: one line here, no stack trace
-        _log(f"Error: could not open the assistant ({type(e).__name__}: {e}).")
+        log.error(f"Error: could not open the assistant ({type(e).__name__}: {e}).")
         return 1
     demo, theme = build(bot)
-    demo.queue(default_concurrency_limit=1, max_size=64)
+    demo.queue(default_concurrency_limit=1, max_size=256)
+    from starlette.middleware import Middleware
+
+    from login_guard import LoginLimiter, LoginRateLimit
+
+    s = bot.settings
+    limiter = LoginLimiter(s.login_max_failures, s.login_window_s, s.login_block_s)
     try:
         demo.launch(server_name=cfg.host, server_port=cfg.port, auth=cfg.auth, share=False,
                     prevent_thread_lock=True, show_error=False, quiet=True, ssr_mode=False, pwa=False,
                     mcp_server=False, max_file_size=bot.settings.max_file_bytes,
-                    footer_links=["api", "gradio"], theme=theme, css=ui.CSS, head=ui.HEAD)
+                    footer_links=["api", "gradio"], theme=theme, css=ui.CSS, head=ui.HEAD,
+                    app_kwargs={"middleware": [Middleware(LoginRateLimit, limiter=limiter)]})
     except OSError:
-        _log(f"Error: cannot serve on {cfg.host}:{cfg.port}; set RAG_PORT (or --port) to a free port.")
+        log.error(f"Error: cannot serve on {cfg.host}:{cfg.port}; set RAG_PORT (or --port) to a free port.")
         return 1
     host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
     _log(f"Chat ready after {time.perf_counter() - t0:.1f} s: open http://{host}:{cfg.port}"

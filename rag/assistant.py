@@ -1,13 +1,16 @@
 """The one facade used by the UI, the CLI and the eval scripts."""
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
 import time
 from pathlib import Path
 from typing import Iterator
 
 from . import extractive, ingest as ingesting, language
+from .concurrency import GuardedStore, WriterLock, translate
 from .embedding import Embedder
 from .results import Answer, IngestReport, Passage, RagError
 from .retrieval import Retriever, build_filter
@@ -16,21 +19,39 @@ from .store import ChunkStore
 
 _LLM_LOCK = threading.Lock()
 log = logging.getLogger(__name__)
+_WORD = re.compile(r"[^\W\d_]{2,}")   # two or more letters in a row, any script
+
+
+def looks_like_question(q: str) -> bool:
+    """False for input that has no words to search for: only emoji, digits or punctuation, or a
+    JSON object/array pasted instead of a question (its keys would otherwise be matched)."""
+    if not _WORD.search(q):
+        return False
+    if q[:1] in "{[" and q[-1:] in "}]":
+        try:
+            return not isinstance(json.loads(q), (dict, list))
+        except ValueError:
+            return True
+    return True
 
 
 class Assistant:
+    """Thread-safe: any number of threads may ask and search while one ingests or deletes (see
+    rag/concurrency.py); writers to one store, also from other processes, take turns."""
+
     def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore):
         self.settings = settings
         self.embedder = embedder
-        self.store = store
-        self.retriever = Retriever(store, embedder, settings)
+        self.store = store if isinstance(store, GuardedStore) else GuardedStore(store)
+        self.retriever = Retriever(self.store, embedder, settings)
+        self._writer = WriterLock(settings.store_dir, settings.write_lock_wait)
 
     @classmethod
     def open(cls, settings: Settings | None = None, seed: bool = True, progress=None) -> "Assistant":
         """Load the model and the store; a new, empty store is filled from the seed articles."""
         settings = settings or Settings.from_env()
         embedder = Embedder(settings, progress=(lambda m: progress(0, 0, m)) if progress else None)
-        store = ChunkStore(settings, embedder.name)
+        store = translate(settings.chroma_url)(ChunkStore)(settings, embedder.name)
         assistant = cls(settings, embedder, store)
         if seed and store.count() == 0 and Path(settings.seeds_dir).is_dir():
             assistant.ingest([settings.seeds_dir], progress=progress)
@@ -51,11 +72,16 @@ class Assistant:
 
     # --- articles --------------------------------------------------------------------------
     def ingest(self, paths: list[str | Path], progress=None, remove_missing: bool = True) -> IngestReport:
-        return ingesting.sync(paths, self.store, self.embedder, self.settings, progress=progress,
-                              remove_missing=remove_missing)
+        notify = (lambda m: progress(0, 0, m)) if progress else None
+        with self._writer.hold(notify):
+            self._catch_up()
+            return ingesting.sync(paths, self.store, self.embedder, self.settings, progress=progress,
+                                  remove_missing=remove_missing)
 
     def remove(self, sources: list[str]) -> IngestReport:
-        report = ingesting.remove(sources, self.store)
+        with self._writer.hold():
+            self._catch_up()
+            report = ingesting.remove(sources, self.store)
         # An upload's copy is the store's own; left on disk it would come back on the next opening.
         self._delete_upload_copies(report.removed)
         return report
@@ -65,6 +91,13 @@ class Assistant:
         for src in sources:
             if Path(src).parent == uploads:
                 Path(src).unlink(missing_ok=True)
+
+    def _catch_up(self) -> None:
+        """Another process may have written since this one last did: bring the BM25 index in line
+        with Chroma before writing, or saving it would drop that process's chunks."""
+        sync = getattr(self.store.inner, "_sync_lexical", None)
+        if sync is not None:
+            self.store._sync_lexical()
 
     def import_files(self, paths: list[str | Path], progress=None) -> IngestReport:
         """Copy files (e.g. browser uploads from a temp dir) into the store's own article folder
@@ -134,6 +167,8 @@ class Assistant:
         if len(q) > self.settings.max_question_chars:
             raise RagError(f"The question is {len(q):,} characters long; please keep it under "
                            f"{self.settings.max_question_chars:,}.")
+        if not looks_like_question(q):
+            raise RagError("Please ask a question in words. / Bitte stelle eine Frage in Worten.")
         return q
 
     def search(self, question: str, k: int | None = None, mode: str = "hybrid", lang: str | None = None,

@@ -1,11 +1,15 @@
-"""Command line: python -m rag ingest|ask|chat|search|articles|remove ..."""
+"""Command line: python -m rag ingest|ask|chat|search|articles|remove ...
+
+Exit codes: 0 success; 1 some files failed to ingest or remove; 2 a usage or input error (the
+message says which); 3 the Chroma server is unreachable; 130 interrupted."""
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
-from .results import RagError
+from .results import RagError, StoreUnreachable
 from .settings import Settings
 
 MAX_QUESTIONS_FILE_BYTES = 50_000_000
@@ -257,8 +261,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return evaluate(argv[1:], prog="python -m rag eval")
     args = _parser().parse_args(argv)
+    # Library warnings (one line each) go to stderr; answers go to stdout.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return run(args)
+    except StoreUnreachable as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 3
     except RagError as e:
         print(f"Error: {e}", file=sys.stderr)
         return 2

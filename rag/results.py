@@ -8,6 +8,15 @@ class RagError(Exception):
     """An error whose message is meant for the user as it is (no stack trace)."""
 
 
+class StoreUnreachable(RagError):
+    """The Chroma server cannot be reached (down, killed, wrong URL). The CLI exits with code 3."""
+
+    def __init__(self, url: str):
+        self.url = url
+        super().__init__(f"The Chroma server at {url} is unreachable; start it (chroma run) or check "
+                         f"RAG_CHROMA_URL / --chroma-url, then try again.")
+
+
 @dataclass
 class Passage:
     """A retrieved chunk of an article, with where it sits in the cleaned source text."""

@@ -65,6 +65,18 @@ class Settings:
     # Chat: how much of the conversation (characters, newest turns first) a follow-up sees.
     llm_history_chars: int = 2000
 
+    # --- many users (issue 10) ---
+    # Seconds a second writer to the same store (another upload, a CLI ingest while the app runs)
+    # waits for the first before giving up with a clear message.
+    write_lock_wait: float = 300.0
+    # Requests the web UI answers at once (questions, searches, article lists); writes run one at a time.
+    ui_parallel_reads: int = 8
+    # Web login: after login_max_failures wrong passwords from one address within login_window_s
+    # seconds, that address gets HTTP 429 for login_block_s seconds.
+    login_max_failures: int = 5
+    login_window_s: float = 60.0
+    login_block_s: float = 60.0
+
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
         """Defaults, then RAG_* env vars, then explicit keyword overrides."""

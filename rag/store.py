@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .lexical import BM25Index
-from .results import RagError
+from .results import RagError, StoreUnreachable
 from .settings import Settings
 
 _BATCH = 500
@@ -44,8 +44,8 @@ def _client(settings: Settings):
         try:
             return chromadb.HttpClient(host=u.hostname, port=u.port or (443 if u.scheme == "https" else 8000),
                                        ssl=u.scheme == "https", settings=chroma_settings)
-        except Exception as e:  # chromadb raises several types for an unreachable server
-            raise RagError(f"The Chroma server at {settings.chroma_url} cannot be reached ({e}).") from None
+        except Exception:  # chromadb raises several types for an unreachable server
+            raise StoreUnreachable(settings.chroma_url) from None
     path = Path(settings.store_dir) / "chroma"
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)

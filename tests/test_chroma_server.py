@@ -57,5 +57,5 @@ def test_ingest_and_ask_through_a_chroma_server(make_assistant, chroma_server, t
 def test_unreachable_server_is_a_clear_error(make_assistant):
     from rag import RagError
 
-    with pytest.raises(RagError, match="cannot be reached"):
+    with pytest.raises(RagError, match="is unreachable"):
         make_assistant(seed=False, chroma_url=f"http://127.0.0.1:{free_port()}")

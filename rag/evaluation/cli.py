@@ -1,4 +1,4 @@
-"""python -m rag.evaluation [all|retrieval|answers|bench|report] [options]
+"""python -m rag.evaluation [all|retrieval|answers|bench|report] [options]  (load: see load.py)
 
 Writes <out>/results.json, <out>/report.md and PNG plots. Parts can be run separately; each part
 replaces its own section of results.json and the report is rebuilt from whatever is there."""
@@ -64,8 +64,12 @@ def _prog() -> str:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = prog or _prog()
-    args = parser(prog).parse_args(argv)
     try:
+        if argv[:1] == ["load"]:   # many users against the running app; its own options
+            from .load import main as load
+
+            return load(argv[1:], prog=f"{prog} load")
+        args = parser(prog).parse_args(argv)
         return run(args, f"{prog} {shlex.join(argv)}".strip())
     except RagError as e:
         print(f"Error: {e}", file=sys.stderr)
