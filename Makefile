@@ -8,10 +8,12 @@ export ANONYMIZED_TELEMETRY := False
 
 .PHONY: run test install install-dev clean-store
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	# The project itself, editable: `import rag` from any directory and the `rag` command.
+	$(PY) -m pip install -q -e . --no-deps
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt

@@ -14,22 +14,42 @@ from .settings import Settings
 from .store import ChunkStore
 
 _LLM_LOCK = threading.Lock()
+_MODEL_LOCK = threading.Lock()
 
 
 class Assistant:
-    def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore):
+    def __init__(self, settings: Settings, embedder: Embedder | None, store: ChunkStore, progress=None):
+        """`embedder` None: the model is loaded on first use, so listing or removing articles
+        never waits for it (`progress` then reports that load)."""
         self.settings = settings
-        self.embedder = embedder
+        self._embedder = embedder
+        self._embedder_progress = progress
         self.store = store
-        self.retriever = Retriever(store, embedder, settings)
+        self._retriever = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            with _MODEL_LOCK:
+                if self._embedder is None:
+                    report = self._embedder_progress
+                    self._embedder = Embedder(self.settings, progress=(lambda m: report(0, 0, m)) if report
+                                              else None)
+        return self._embedder
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            self._retriever = Retriever(self.store, self.embedder, self.settings)
+        return self._retriever
 
     @classmethod
     def open(cls, settings: Settings | None = None, seed: bool = True, progress=None) -> "Assistant":
-        """Load the model and the store; a new, empty store is filled from the seed articles."""
+        """Open the store (the embedding model loads when a question or an ingest first needs
+        it); a new, empty store is filled from the seed articles."""
         settings = settings or Settings.from_env()
-        embedder = Embedder(settings, progress=(lambda m: progress(0, 0, m)) if progress else None)
-        store = ChunkStore(settings, embedder.name)
-        assistant = cls(settings, embedder, store)
+        store = ChunkStore(settings, settings.embedding_model)
+        assistant = cls(settings, None, store, progress=progress)
         if seed and store.count() == 0 and Path(settings.seeds_dir).is_dir():
             assistant.ingest([settings.seeds_dir], progress=progress)
         return assistant
@@ -74,7 +94,7 @@ class Assistant:
         from . import llm as llm_mod
 
         s = self.settings
-        out = {"mode": "extractive", "llm": "", "embedding_model": self.embedder.name,
+        out = {"mode": "extractive", "llm": "", "embedding_model": s.embedding_model,
                "store": s.chroma_url or str(s.store_dir), "chunks": self.store.count(), "top_k": s.top_k}
         if not llm_mod.enabled(s):
             return out
