@@ -39,6 +39,7 @@ class Assistant:
 
     @property
     def retriever(self) -> Retriever:
+        # Two threads racing here build two equivalent, stateless retrievers; either one is kept.
         if self._retriever is None:
             self._retriever = Retriever(self.store, self.embedder, self.settings)
         return self._retriever
