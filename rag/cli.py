@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp):
-        sp.add_argument("--store", help="store directory (default: ./store or RAG_STORE_DIR)")
+        sp.add_argument("--store", help="store directory (default: RAG_STORE_DIR, else store/ in the checkout)")
         sp.add_argument("--chroma-url", help="use a Chroma server instead of the embedded store")
         sp.add_argument("--collection", help="Chroma collection name")
         sp.add_argument("--no-seed", action="store_true", help="do not fill a new store from seeds/")
