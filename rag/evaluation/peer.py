@@ -8,8 +8,6 @@ from pathlib import Path
 
 from .retrieval_eval import doc_id
 
-_EMBED_MODELS: dict = {}   # (model path, query prompt, passage prompt) -> HuggingFaceEmbedding
-
 
 class LlamaIndexPeer:
     def __init__(self, model_path: str, files: list[Path], query_prompt: str = "query: ",
@@ -20,12 +18,9 @@ class LlamaIndexPeer:
 
         # The e5 prompts are the one thing set by hand: without them e5 is used against its
         # training, which would make the comparison unfair to the peer.
-        key = (model_path, query_prompt, passage_prompt)
-        if key not in _EMBED_MODELS:   # one model load for all corpora, as the project's side has
-            _EMBED_MODELS[key] = HuggingFaceEmbedding(model_name=model_path, query_instruction=query_prompt,
-                                                      text_instruction=passage_prompt, device="cpu",
-                                                      local_files_only=True)
-        self.embed_model = _EMBED_MODELS[key]
+        self.embed_model = HuggingFaceEmbedding(model_name=model_path, query_instruction=query_prompt,
+                                                text_instruction=passage_prompt, device="cpu",
+                                                local_files_only=True)
         docs = SimpleDirectoryReader(input_files=[str(f) for f in files]).load_data()
         self.index = VectorStoreIndex.from_documents(docs, embed_model=self.embed_model,
                                                      show_progress=show_progress)
