@@ -6,12 +6,14 @@ export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test install install-dev clean-store
+.PHONY: run test test-fast install install-dev clean-store
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	# The project itself, editable: `import rag` from any directory and the `rag` command.
+	$(PY) -m pip install -q -e . --no-deps
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
@@ -24,9 +26,14 @@ install-dev: $(VENV)/.installed-dev
 run: $(VENV)/.installed
 	$(PY) app.py
 
+# Everything: models, browser, LLM servers, evaluation (what .ci/run calls).
 test: $(VENV)/.installed-dev
 	bash scripts/install-test-deps.sh
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
+
+# Unit tests only (no model, browser, LLM or data set; tests/conftest.py says which): seconds.
+test-fast: $(VENV)/.installed-dev
+	$(PY) -m pytest -q -m unit tests
 
 clean-store:
 	rm -rf store

@@ -172,6 +172,7 @@ def open_assistant():
 
     t0 = time.perf_counter()
     bot = Assistant.open(settings, progress=progress)
+    bot.embedder   # the library loads it on first use; the chat loads it now, not on the first question
     info = bot.info()
     _log(f"Ready in {time.perf_counter() - t0:.1f} s: {len(bot.articles())} articles, "
          f"{info.get('chunks', '?')} passages, answer mode {info.get('mode', '?')}.")
@@ -182,7 +183,10 @@ def open_assistant():
 def build(bot):
     import gradio as gr
 
-    from rag import FileProblem, IngestReport, RagError
+    import dataclasses
+    import tempfile
+
+    from rag import FileProblem, IngestReport, RagError, feedback
 
     settings = bot.settings
 
@@ -232,7 +236,8 @@ def build(bot):
             if answer is None:
                 raise RagError("The assistant returned no answer; please try again.")
             messages[-1] = {"role": "assistant", "content": ui.answer_html(
-                answer.text, turn, valid={c.n for c in answer.citations})}
+                answer.text, turn, valid={c.n for c in answer.citations})
+                + ui.actions_html(ui.answer_record(question, answer))}
             turns.append((question, answer.text))
             yield messages, ui.sources_html(answer, turn, auto_language=opts["lang"] is None, asked=question), \
                 "", turns
@@ -317,6 +322,46 @@ def build(bot):
         """Answer mode, LLM, embedding model, store and its size."""
         return api_errors("info", bot.info)
 
+    def rate(messages, like: gr.LikeData):
+        """Thumbs on an answer bubble: stored with the question, answer and sources."""
+        index = like.index[0] if isinstance(like.index, (list, tuple)) else like.index
+        record = ui.record_from_html((messages or [])[index]["content"]) if 0 <= index < len(messages or []) \
+            else None
+        if record is None or like.liked not in (True, False):
+            return   # an error bubble, a question, or a rating taken back
+        feedback.record(settings, feedback.FeedbackRecord(
+            rating="up" if like.liked else "down", question=record["question"], answer=record["answer"],
+            sources=[{k: v for k, v in s_.items() if k != "passage"} for s_ in record["sources"]],
+            mode=record["mode"]))
+
+    # Gradio finds the LikeData argument by its annotation, which `from __future__ import
+    # annotations` turns into a string it cannot resolve here (gradio is imported locally).
+    rate.__annotations__["like"] = gr.LikeData
+
+    def give_feedback(rating: str, question: str, answer: dict) -> dict:
+        """Store thumbs up ("up") or down ("down") for an answer as /ask returned it."""
+        if not isinstance(answer, dict) or "answer" not in answer:
+            raise gr.Error("answer must be the dictionary /ask returned.")
+        sources = [{k: c.get(k, "") for k in ("n", "source", "title", "outlet", "date", "quote")}
+                   for c in answer.get("citations") or []]
+        try:
+            item = feedback.record(settings, feedback.FeedbackRecord(
+                rating=str(rating), question=str(question), answer=str(answer["answer"]), sources=sources,
+                mode=str(answer.get("mode", ""))))
+        except RagError as e:
+            raise gr.Error(str(e)) from None
+        return dataclasses.asdict(item)
+
+    def conversation_file(messages):
+        """The conversation as a Markdown file for the download button (None while it is empty)."""
+        text = ui.conversation_markdown(messages or [])
+        if not text:
+            return None
+        folder = Path(tempfile.mkdtemp(prefix="rag-conversation-"))
+        path = folder / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}.md"
+        path.write_text(text, encoding="utf-8")
+        return str(path)
+
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])   # no web-font downloads
     with gr.Blocks(title="News Q&A · Nachrichten-Assistent", analytics_enabled=False) as demo:
@@ -327,9 +372,10 @@ def build(bot):
             with gr.Tab("Chat", id="chat"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=360):
-                        # No copy buttons: they would copy the escaped HTML, not the answer text.
+                        # Gradio's copy buttons would copy the escaped HTML; each answer has its own
+                        # (ui.actions_html). The thumbs are Gradio's, stored by `rate`.
                         chatbot = gr.Chatbot(
-                            elem_id="chat", height=520, latex_delimiters=[], feedback_options=None,
+                            elem_id="chat", height=520, latex_delimiters=[], feedback_options=("Like", "Dislike"),
                             buttons=[], sanitize_html=True, show_label=False,
                             placeholder="Ask about the articles in German or English. "
                                         "Stell deine Frage auf Deutsch oder Englisch.")
@@ -338,6 +384,8 @@ def build(bot):
                                                   placeholder="Your question / Deine Frage …", max_lines=4)
                             send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
                             clear = gr.Button("New chat", scale=1, min_width=110, elem_id="clear")
+                        download = gr.DownloadButton("Download conversation (Markdown)", value=None, size="sm",
+                                                     elem_id="download", interactive=True)
                         gr.Examples(EXAMPLES, inputs=question, label="Examples / Beispiele")
                     with gr.Column(scale=2, min_width=320):
                         sources = gr.HTML(ui.empty_sources_html(), elem_id="sources")
@@ -374,8 +422,13 @@ def build(bot):
         writes = dict(concurrency_id="writes", concurrency_limit=1)
         chat_io = dict(fn=chat, inputs=[question, chatbot, turns, lang, k, outlet, date_from, date_to],
                        outputs=[chatbot, sources, question, turns], show_progress="hidden", **reads)
-        question.submit(api_name="chat", **chat_io)
-        send.click(api_visibility="private", **chat_io)
+        download_io = dict(fn=conversation_file, inputs=chatbot, outputs=download, api_visibility="private",
+                           queue=False, show_progress="hidden")
+        question.submit(api_name="chat", **chat_io).then(**download_io)
+        send.click(api_visibility="private", **chat_io).then(**download_io)
+        chatbot.like(rate, chatbot, None, api_visibility="private", queue=False)
+        for emptied in (clear.click, chatbot.clear):   # an emptied chat has nothing to download
+            emptied(lambda: None, outputs=download, api_visibility="private", queue=False)
         clear.click(lambda: ([], ui.empty_sources_html(), [], ""), outputs=[chatbot, sources, turns, question],
                     api_name="clear", queue=False)
         # The chat's own trash icon empties only the messages; the conversation goes with them.
@@ -390,6 +443,7 @@ def build(bot):
         gr.api(ask, api_name="ask", **reads)
         gr.api(articles, api_name="articles", **reads)
         gr.api(info, api_name="info", **reads)
+        gr.api(give_feedback, api_name="feedback")
     return demo, theme
 
 

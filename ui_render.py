@@ -8,6 +8,8 @@ the browser shows them as the same characters, but no renderer sees `*`, `[`, `$
 """
 from __future__ import annotations
 
+import html
+import json
 import re
 from datetime import date
 from pathlib import PurePath
@@ -352,6 +354,89 @@ def status_html(info: dict, n_articles: int) -> str:
             f'{escape(str((info or {}).get("chunks", "?")))} passages</div>')
 
 
+# --- answer actions: copy, feedback, download (the record travels inside the answer bubble) ----
+# The finished answer's bubble carries its record (question, answer, cited passages) as escaped
+# JSON in a hidden element: the copy button copies its plain text, and the thumbs and the
+# conversation download read it back from the chat's messages, so no extra state is kept.
+_RECORD_RE = re.compile(r'<div class="rag-record">(.*?)</div>', re.DOTALL)
+
+
+def answer_record(question: str, answer) -> dict:
+    """What copy, feedback and download need of one answer (duck-typed rag.Answer)."""
+    passages = {p.chunk_id: p for p in answer.passages}
+    sources = []
+    for c in answer.citations:
+        p = passages.get(c.chunk_id)
+        sources.append(dict(n=c.n, title=c.title, outlet=c.outlet, date=c.date or (p.date if p else ""),
+                            source=c.source, url=c.url, quote=c.quote, passage=p.text if p else c.quote))
+    record = dict(question=question, answer=answer.text, language=answer.language, mode=answer.mode,
+                  abstained=answer.abstained, sources=sources)
+    record["copy"] = copy_text(record)
+    return record
+
+
+def _source_line(s: dict) -> str:
+    where = ", ".join(x for x in (s.get("outlet"), s.get("date")) if x)
+    return f"[{s['n']}] {s.get('title') or s.get('source')}" + (f" ({where})" if where else "") \
+        + f": {s.get('url') or s.get('source')}"
+
+
+def copy_text(record: dict) -> str:
+    """The answer as plain text with its [n] markers, then one line per source."""
+    lines = [record["answer"].strip()]
+    if record.get("sources"):
+        lines += ["", "Quellen:" if record.get("language") == "de" else "Sources:"]
+        seen = set()
+        for s in record["sources"]:
+            if s["n"] not in seen:
+                seen.add(s["n"])
+                lines.append(_source_line(s))
+    return "\n".join(lines)
+
+
+def actions_html(record: dict) -> str:
+    """Copy button and the hidden record, appended to a finished answer's bubble."""
+    data = escape(json.dumps(record, ensure_ascii=False))   # json.dumps leaves no raw newline
+    return ('<div class="rag-actions"><button type="button" class="rag-copy" '
+            'title="Copy the answer with its sources">Copy</button></div>'
+            f'<div class="rag-record">{data}</div>')
+
+
+def record_from_html(content) -> dict | None:
+    """The record inside an answer bubble, or None (a question, an error, an unfinished answer)."""
+    if isinstance(content, dict):   # Gradio may hand back {"type": "text", "text": ...}
+        content = content.get("text") or content.get("value") or ""
+    if isinstance(content, list):
+        content = " ".join(str(c.get("text", "")) if isinstance(c, dict) else str(c) for c in content)
+    m = _RECORD_RE.search(str(content or ""))
+    if not m:
+        return None
+    try:
+        record = json.loads(html.unescape(m.group(1)))
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and "answer" in record else None
+
+
+def conversation_markdown(messages: list) -> str:
+    """The conversation as Markdown: each question, its answer and the passages it cites."""
+    out = []
+    for m in messages or []:
+        role = m.get("role") if isinstance(m, dict) else getattr(m, "role", "")
+        record = record_from_html(m.get("content") if isinstance(m, dict) else getattr(m, "content", ""))
+        if role != "assistant" or record is None:
+            continue
+        out += [f"## {record['question']}", "", record["answer"].strip(), ""]
+        for s in record.get("sources", []):
+            out.append(f"**{_source_line(s)}**")
+            out += ["", *("> " + line for line in (s.get("passage") or s["quote"]).strip().splitlines()), ""]
+            if s.get("quote") and s["quote"] not in (s.get("passage") or ""):
+                out += [f"Zitat / quote: „{s['quote']}“", ""]
+    if not out:
+        return ""
+    return "# News Q&A conversation\n\n" + "\n".join(out).rstrip() + "\n"
+
+
 # --- page assets (passed to launch(css=..., head=...)) ------------------------------------------
 CSS = """
 #sources { max-height: 78vh; overflow-y: auto; }
@@ -372,6 +457,10 @@ a.rag-cite { font-weight: 600; text-decoration: none; cursor: pointer; color: va
 .rag-pending { opacity: 0.6; }
 .rag-panel-head, .rag-status, .rag-searched { font-size: 0.9em; }
 .rag-info th { text-align: left; padding-right: 12px; }
+.rag-record { display: none; }
+.rag-actions { margin-top: 6px; }
+button.rag-copy { font-size: 0.8em; padding: 1px 8px; border: 1px solid var(--border-color-primary);
+  border-radius: 6px; background: transparent; cursor: pointer; }
 """
 
 # [n] links sit inside the chat's Markdown, which may open links elsewhere: intercept them and
@@ -386,5 +475,22 @@ document.addEventListener('click', function (ev) {
   if (!el) return;
   el.scrollIntoView({behavior: 'smooth', block: 'center'});
   el.classList.remove('rag-flash'); void el.offsetWidth; el.classList.add('rag-flash');
+}, true);
+// Copy: the answer's plain text and source list from its record, never the bubble's HTML.
+document.addEventListener('click', function (ev) {
+  var b = ev.target && ev.target.closest ? ev.target.closest('button.rag-copy') : null;
+  if (!b) return;
+  ev.preventDefault(); ev.stopPropagation();
+  var holder = b.parentElement && b.parentElement.parentElement;
+  var rec = holder ? holder.querySelector('.rag-record') : null;
+  if (!rec) return;
+  var text = JSON.parse(rec.textContent).copy;
+  var done = function () { b.textContent = 'Copied'; setTimeout(function () { b.textContent = 'Copy'; }, 1500); };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(done);
+  } else {   // plain http on another host: the clipboard API is unavailable there
+    var t = document.createElement('textarea'); t.value = text; document.body.appendChild(t);
+    t.select(); document.execCommand('copy'); t.remove(); done();
+  }
 }, true);
 </script>"""

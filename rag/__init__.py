@@ -1,7 +1,7 @@
 """Question answering over German news articles, in German and English, with cited sources.
 
     from rag import Assistant
-    bot = Assistant.open()                 # embedded store in ./store, seeded from ./seeds
+    bot = Assistant.open()                 # embedded store in the checkout's store/, seeded from seeds/
     answer = bot.ask("Wer ist der Sprecher des Kremls?")
     print(answer.text, answer.citations)
 """

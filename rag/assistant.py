@@ -19,6 +19,7 @@ from .store import ChunkStore
 
 _LLM_LOCK = threading.Lock()
 log = logging.getLogger(__name__)
+_MODEL_LOCK = threading.Lock()
 _WORD = re.compile(r"[^\W\d_]{2,}")   # two or more letters in a row, any script
 
 
@@ -39,20 +40,40 @@ class Assistant:
     """Thread-safe: any number of threads may ask and search while one ingests or deletes (see
     rag/concurrency.py); writers to one store, also from other processes, take turns."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore):
+    def __init__(self, settings: Settings, embedder: Embedder | None, store: ChunkStore, progress=None):
+        """`embedder` None: the model is loaded on first use, so listing or removing articles
+        never waits for it (`progress` then reports that load)."""
         self.settings = settings
-        self.embedder = embedder
+        self._embedder = embedder
+        self._embedder_progress = progress
         self.store = store if isinstance(store, GuardedStore) else GuardedStore(store)
-        self.retriever = Retriever(self.store, embedder, settings)
+        self._retriever = None
         self._writer = WriterLock(settings.store_dir, settings.write_lock_wait)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            with _MODEL_LOCK:
+                if self._embedder is None:
+                    report = self._embedder_progress
+                    self._embedder = Embedder(self.settings, progress=(lambda m: report(0, 0, m)) if report
+                                              else None)
+        return self._embedder
+
+    @property
+    def retriever(self) -> Retriever:
+        # Two threads racing here build two equivalent, stateless retrievers; either one is kept.
+        if self._retriever is None:
+            self._retriever = Retriever(self.store, self.embedder, self.settings)
+        return self._retriever
 
     @classmethod
     def open(cls, settings: Settings | None = None, seed: bool = True, progress=None) -> "Assistant":
-        """Load the model and the store; a new, empty store is filled from the seed articles."""
+        """Open the store (the embedding model loads when a question or an ingest first needs
+        it); a new, empty store is filled from the seed articles."""
         settings = settings or Settings.from_env()
-        embedder = Embedder(settings, progress=(lambda m: progress(0, 0, m)) if progress else None)
-        store = translate(settings.chroma_url)(ChunkStore)(settings, embedder.name)
-        assistant = cls(settings, embedder, store)
+        store = translate(settings.chroma_url)(ChunkStore)(settings, settings.embedding_model)
+        assistant = cls(settings, None, store, progress=progress)
         if seed and store.count() == 0 and Path(settings.seeds_dir).is_dir():
             assistant.ingest([settings.seeds_dir], progress=progress)
         assistant._finish_uploads(progress)
@@ -134,7 +155,7 @@ class Assistant:
         from . import llm as llm_mod
 
         s = self.settings
-        out = {"mode": "extractive", "llm": "", "embedding_model": self.embedder.name,
+        out = {"mode": "extractive", "llm": "", "embedding_model": s.embedding_model,
                "store": s.chroma_url or str(s.store_dir), "chunks": self.store.count(), "top_k": s.top_k}
         if not llm_mod.enabled(s):
             return out

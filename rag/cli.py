@@ -1,4 +1,4 @@
-"""Command line: python -m rag ingest|ask|chat|search|articles|remove ...
+"""Command line: rag (or python -m rag) ingest|ask|chat|search|articles|remove|info|feedback ...
 
 Exit codes: 0 success; 1 some files failed to ingest or remove; 2 a usage or input error (the
 message says which); 3 the Chroma server is unreachable; 130 interrupted."""
@@ -15,12 +15,19 @@ from .settings import Settings
 MAX_QUESTIONS_FILE_BYTES = 50_000_000
 
 
+def _prog() -> str:
+    """'rag' when run as the installed command, 'python -m rag' otherwise (for help texts)."""
+    from pathlib import Path
+
+    return "rag" if Path(sys.argv[0]).name == "rag" else "python -m rag"
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m rag", description=__doc__)
+    p = argparse.ArgumentParser(prog=_prog(), description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp):
-        sp.add_argument("--store", help="store directory (default: ./store or RAG_STORE_DIR)")
+        sp.add_argument("--store", help="store directory (default: RAG_STORE_DIR, else store/ in the checkout)")
         sp.add_argument("--chroma-url", help="use a Chroma server instead of the embedded store")
         sp.add_argument("--collection", help="Chroma collection name")
         sp.add_argument("--no-seed", action="store_true", help="do not fill a new store from seeds/")
@@ -73,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("remove", help="remove articles from the store (files stay on disk)")
     common(sp)
     sp.add_argument("sources", nargs="+")
+
+    sp = sub.add_parser("info", help="answer mode, embedding model, store and its size")
+    common(sp)
+    sp.add_argument("--json", action="store_true")
+
+    sp = sub.add_parser("feedback", help="thumbs up/down given in the browser chat")
+    common(sp)
+    sp.add_argument("action", choices=["export"], help="export: print every record as JSON lines")
+    sp.add_argument("-o", "--output", help="write to this file instead of stdout")
     return p
 
 
@@ -172,7 +188,29 @@ def run(args) -> int:
         report = bot.remove(args.sources)
         print(report.summary())
         return 0 if not report.failed else 1
+    if args.command == "info":
+        info = _open(args).info()
+        print(json.dumps(info, ensure_ascii=False, indent=2) if args.json
+              else "\n".join(f"{k}: {v}" for k, v in info.items()))
+        return 0
+    if args.command == "feedback":
+        return _export_feedback(_settings(args), args.output)
     return 2
+
+
+def _export_feedback(settings: Settings, output: str | None) -> int:
+    from . import feedback
+
+    records = feedback.read(feedback.path(settings))
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    if output:
+        from pathlib import Path
+
+        Path(output).write_text(lines, encoding="utf-8")
+        print(f"{len(records)} feedback records written to {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(lines)
+    return 0
 
 
 def _stream_answer(items) -> object:
@@ -259,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         # The evaluation suite has its own options; see docs/eval.md.
         from .evaluation import main as evaluate
 
-        return evaluate(argv[1:], prog="python -m rag eval")
+        return evaluate(argv[1:], prog=f"{_prog()} eval")
     args = _parser().parse_args(argv)
     # Library warnings (one line each) go to stderr; answers go to stdout.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -23,6 +23,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 ANSWER_TIMEOUT_MS = 120_000
 TIMINGS: dict = {"answers_s": {}}
+STORE: dict = {}   # the running app's store directory
 
 # The last bubble is finished when it is an error, or when the sources panel shows its turn.
 ANSWER_DONE_JS = """n => {
@@ -104,7 +105,7 @@ def browser():
 def app(browser, tmp_path_factory):
     """The real app on a fresh store (seeds ingested on first start) at a free 127.0.0.1 port."""
     ART.mkdir(parents=True, exist_ok=True)
-    store = tmp_path_factory.mktemp("ui-store") / "store"
+    store = STORE["dir"] = tmp_path_factory.mktemp("ui-store") / "store"
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}   # the embedded default
     env.update(RAG_STORE_DIR=str(store), RAG_PORT=str(port), HF_HUB_OFFLINE="1",
@@ -372,3 +373,40 @@ def test_errors_are_readable_messages_in_the_chat(page):
     page.screenshot(path=str(ART / "08-errors-and-abstention.png"))
     body = page.locator("body").inner_text()
     assert "Traceback" not in body and 'File "' not in body
+
+
+def test_copy_rate_and_download_an_answer(page, app):
+    from playwright.sync_api import expect
+
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app)
+    answer = ask(page, "Wer ist der Sprecher des Kremls?", record="de: copy, rate, download")
+    # Copy: plain text with the [n] markers and a source list, no HTML or entities.
+    page.locator("#chat button.rag-copy").last.click()
+    expect(page.locator("#chat button.rag-copy").last).to_have_text("Copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    shown = " ".join(answer.inner_text().split())
+    assert copied.startswith(shown.split("[1]")[0].strip()) and "[1]" in copied
+    assert "\nQuellen:\n[1] " in copied and "seeds/" in copied
+    assert "<" not in copied and "&#" not in copied
+
+    # Thumbs down: one JSON line in the store with the question, answer, sources and time.
+    feedback = STORE["dir"] / "feedback.jsonl"
+    before = feedback.read_text(encoding="utf-8").count("\n") if feedback.exists() else 0
+    page.locator("#chat button[aria-label='Dislike']").last.click()
+    page.wait_for_function("() => true")   # let the event go out
+    deadline = time.time() + 30
+    while (not feedback.exists() or feedback.read_text(encoding="utf-8").count("\n") == before) \
+            and time.time() < deadline:
+        time.sleep(0.2)
+    record = json.loads(feedback.read_text(encoding="utf-8").splitlines()[-1])
+    assert record["rating"] == "down" and record["question"] == "Wer ist der Sprecher des Kremls?"
+    assert record["answer"].startswith(shown.split("[1]")[0].strip()) and record["time"]
+    assert record["sources"] and record["sources"][0]["source"].endswith(".txt")
+
+    # Download: the conversation as Markdown with the cited passages.
+    with page.expect_download(timeout=30_000) as download:
+        page.locator("#download").click()
+    assert download.value.suggested_filename.endswith(".md")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "## Wer ist der Sprecher des Kremls?" in text and "[1]" in text
+    assert record["sources"][0]["quote"][:60] in text and "\n> " in text

@@ -20,6 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ART = ROOT / "artifacts" / "ui"
 AUTH = ("tester", "s3cret-pw")
+STORE: dict = {}   # the running app's store directory
+STABLE_ENDPOINTS = {"/ask", "/chat", "/clear", "/upload", "/delete", "/articles", "/info", "/feedback"}
 
 ARTICLE = """Neuer Leuchtturm auf Helgoland eingeweiht
 
@@ -44,7 +46,7 @@ def _env(**extra) -> dict:
 def app(tmp_path_factory):
     ART.mkdir(parents=True, exist_ok=True)
     port = _free_port()
-    store = tmp_path_factory.mktemp("client-store") / "store"
+    store = STORE["dir"] = tmp_path_factory.mktemp("client-store") / "store"
     log_path = ART / "app-client.log"
     log = open(log_path, "w", encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -74,8 +76,10 @@ def client(app):
 
 
 def test_api_names_are_published(client):
-    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/ask", "/chat", "/upload", "/delete", "/articles", "/info"} <= set(endpoints)
+    api = client.view_api(print_info=False, return_format="dict")
+    endpoints = api["named_endpoints"]
+    # The "Use via API" page lists exactly the stable endpoints; internal events stay private.
+    assert set(endpoints) == STABLE_ENDPOINTS and not api["unnamed_endpoints"]
     params = [p["parameter_name"] for p in endpoints["/ask"]["parameters"]]
     assert params == ["question", "history", "lang", "k", "outlet", "date_from", "date_to"]
 
@@ -209,3 +213,22 @@ def test_server_config_rules():
                 {"RAG_AUTH": ":pw"}, {"RAG_PORT": "http"}, {"RAG_PORT": "70000"}):
         with pytest.raises(ConfigError):
             server_config(env, [])
+
+
+def test_feedback_is_appended_to_the_store_and_exported(client):
+    import json
+
+    answer = client.predict(question="Wer ist der Sprecher des Kremls?", api_name="/ask")
+    stored = client.predict(rating="down", question="Wer ist der Sprecher des Kremls?", answer=answer,
+                            api_name="/feedback")
+    assert stored["rating"] == "down" and stored["answer"] == answer["answer"] and stored["time"]
+    assert stored["sources"][0]["quote"] == answer["citations"][0]["quote"]
+    lines = (STORE["dir"] / "feedback.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(lines[-1]) == stored
+    with pytest.raises(Exception, match="must be one of up, down"):
+        client.predict(rating="meh", question="?", answer=answer, api_name="/feedback")
+    assert len((STORE["dir"] / "feedback.jsonl").read_text(encoding="utf-8").splitlines()) == len(lines)
+    out = subprocess.run([sys.executable, "-m", "rag", "feedback", "export"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env=_env(RAG_STORE_DIR=str(STORE["dir"])))
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(line) for line in out.stdout.splitlines()][-1] == stored
