@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from . import extractive, ingest as ingesting, language
+from . import extractive, ingest as ingesting, lang as langs, language, reader
 from .embedding import Embedder
 from .results import Answer, IngestReport, Passage, RagError
 from .retrieval import Retriever, build_filter
@@ -14,6 +14,15 @@ from .settings import Settings
 from .store import ChunkStore
 
 _LLM_LOCK = threading.Lock()
+
+
+def kind_of(question: str, turns: list[tuple[str, str]]) -> str:
+    """What the user's question asks for; a follow-up without a question word ("Und Putin?")
+    asks for the same kind as the question before it."""
+    kind = langs.question_kind(question)
+    if kind == "other" and turns:
+        kind = langs.question_kind(turns[-1][0])
+    return kind
 
 
 class Assistant:
@@ -175,8 +184,7 @@ class Assistant:
 
         def fallback():
             if not memo:
-                memo.append(extractive.answer(standalone, lang, passages, q_vec, self.embedder.passages,
-                                              s.min_relevance, s.min_sentence_relevance))
+                memo.append(self._extract(standalone, kind_of(q, turns), q_lang, lang, passages, q_vec))
             return memo[0]
 
         if backend is None:
@@ -186,7 +194,8 @@ class Assistant:
             yield text
             yield Answer(text=text, language=lang, abstained=abstained, citations=citations,
                          passages=passages, timings_ms={k: round(v, 1) for k, v in timings.items()},
-                         mode="extractive", question=standalone, notice=notice)
+                         mode="extractive" if s.reader != "baseline" else "extractive-baseline",
+                         question=standalone, notice=notice)
             return
 
         scorer = generation.EmbeddingScorer(self.embedder.queries, self.embedder.passages)
@@ -204,6 +213,19 @@ class Assistant:
                      citations=outcome.citations, passages=passages,
                      timings_ms={k: round(v, 1) for k, v in timings.items()}, mode=outcome.mode,
                      question=standalone, notice=outcome.notice)
+
+    def _extract(self, question: str, kind: str, q_lang: str, lang: str, passages: list[Passage],
+                 q_vec) -> tuple[str, list, bool]:
+        """The answer without an LLM, by the configured reader (`learned`, or `baseline`: the
+        hand-tuned rules it replaced, kept for side-by-side evaluation)."""
+        s = self.settings
+        if s.reader == "baseline":
+            return extractive.answer(question, lang, passages, q_vec, self.embedder.passages,
+                                     s.min_relevance, s.min_sentence_relevance)
+        if s.reader != "learned":
+            raise RagError(f"RAG_READER={s.reader!r} is not a reader (choose learned or baseline).")
+        return reader.answer(question, lang, passages, q_vec, self.embedder.passages, kind=kind,
+                             q_lang=q_lang, corpus_language=s.corpus_language)
 
     # --- the LLM backend, built on first use ----------------------------------------------------
     def _llm_backend(self):
