@@ -31,6 +31,7 @@ class Assistant:
         self.embedder = embedder
         self.store = store
         self.retriever = Retriever(store, embedder, settings)
+        self._sentence_vectors = reader.SentenceVectors(embedder.passages)
 
     @classmethod
     def open(cls, settings: Settings | None = None, seed: bool = True, progress=None) -> "Assistant":
@@ -224,7 +225,7 @@ class Assistant:
                                      s.min_relevance, s.min_sentence_relevance)
         if s.reader != "learned":
             raise RagError(f"RAG_READER={s.reader!r} is not a reader (choose learned or baseline).")
-        return reader.answer(question, lang, passages, q_vec, self.embedder.passages, kind=kind,
+        return reader.answer(question, lang, passages, q_vec, self._sentence_vectors, kind=kind,
                              q_lang=q_lang, corpus_language=s.corpus_language)
 
     # --- the LLM backend, built on first use ----------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,33 @@ def load(folder: Path = MODEL_DIR) -> ReaderModels:
                 TreeEnsemble.load(folder / "answerable.npz"), float(meta["answerable_threshold"]),
                 float(meta["span_threshold"]), float(meta.get("second_quote_ratio", 0.5)))
         return _models[key]
+
+
+class SentenceVectors:
+    """Embeddings of candidate sentences, remembered (least recently used first out): the same
+    passages come back for related questions, and embedding them is most of the reader's time."""
+
+    def __init__(self, embed, max_items: int = 20_000):
+        self.embed, self.max_items = embed, max_items
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        fresh = dict(zip(missing, self.embed(missing))) if missing else {}
+        with self._lock:
+            self._vectors.update(fresh)
+            found = {t: fresh.get(t, self._vectors.get(t)) for t in texts}
+            for t in texts:
+                if t in self._vectors:
+                    self._vectors.move_to_end(t)
+            while len(self._vectors) > self.max_items:
+                self._vectors.popitem(last=False)
+        # Another thread may have pushed one out in between: embed it again rather than fail.
+        lost = [t for t, v in found.items() if v is None]
+        found.update(zip(lost, self.embed(lost)) if lost else {})
+        return np.stack([found[t] for t in texts])
 
 
 @dataclass

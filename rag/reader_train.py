@@ -27,7 +27,7 @@ from .reader_features import SENTENCE_FEATURES, SPAN_FEATURES, Features, featuri
 from .settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
-SPAN_POSITIVE_F1 = 0.6
+SPAN_POSITIVE_F1 = 0.5
 
 
 @dataclass
@@ -147,10 +147,12 @@ def _cross_fit(examples, rows_of, y_of, set_oof) -> object:
 def _span_labels(e: Example) -> np.ndarray:
     from .evaluation import metrics
 
-    if not e.answerable:
+    if not e.answerable or not e.features.spans:
         return np.zeros(len(e.features.spans), dtype=np.int8)
-    return np.array([metrics.token_f1(c.text, e.golds, "de") >= SPAN_POSITIVE_F1 for c in e.features.spans],
-                    dtype=np.int8)
+    f1 = np.array([metrics.token_f1(c.text, e.golds, "de") for c in e.features.spans])
+    # Only the best-matching phrases are positives, so the model learns where an answer starts and
+    # ends ("1900", not "Jahr 1900"); a question whose best phrase is a poor match teaches nothing.
+    return ((f1 >= SPAN_POSITIVE_F1) & (f1 >= f1.max() - 1e-9)).astype(np.int8)
 
 
 def train(examples: list[Example]) -> dict:
