@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from . import extractive, ingest as ingesting, language
+from . import extractive, ingest as ingesting, lang as langs, language, reader
 from .concurrency import GuardedStore, WriterLock, translate
 from .embedding import Embedder
 from .results import Answer, IngestReport, Passage, RagError
@@ -36,6 +36,14 @@ def looks_like_question(q: str) -> bool:
     return True
 
 
+def kind_of(question: str, turns: list[tuple[str, str]]) -> str:
+    """What the user's question asks for; a follow-up without a question word ("Und Putin?")
+    asks for the same kind as the question before it."""
+    if turns and not langs.has_question_word(question):
+        return langs.question_kind(turns[-1][0])
+    return langs.question_kind(question)
+
+
 class Assistant:
     """Thread-safe: any number of threads may ask and search while one ingests or deletes (see
     rag/concurrency.py); writers to one store, also from other processes, take turns."""
@@ -49,6 +57,8 @@ class Assistant:
         self.store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._retriever = None
         self._writer = WriterLock(settings.store_dir, settings.write_lock_wait)
+        # Looked up at call time: the model itself loads lazily.
+        self._sentence_vectors = reader.SentenceVectors(lambda texts: self.embedder.passages(texts))
 
     @property
     def embedder(self) -> Embedder:
@@ -258,8 +268,7 @@ class Assistant:
 
         def fallback():
             if not memo:
-                memo.append(extractive.answer(standalone, lang, passages, q_vec, self.embedder.passages,
-                                              s.min_relevance, s.min_sentence_relevance))
+                memo.append(self._extract(standalone, kind_of(q, turns), q_lang, lang, passages, q_vec))
             return memo[0]
 
         if backend is None:
@@ -269,7 +278,8 @@ class Assistant:
             yield text
             yield Answer(text=text, language=lang, abstained=abstained, citations=citations,
                          passages=passages, timings_ms={k: round(v, 1) for k, v in timings.items()},
-                         mode="extractive", question=standalone, notice=notice)
+                         mode="extractive" if s.reader != "baseline" else "extractive-baseline",
+                         question=standalone, notice=notice)
             return
 
         scorer = generation.EmbeddingScorer(self.embedder.queries, self.embedder.passages)
@@ -287,6 +297,19 @@ class Assistant:
                      citations=outcome.citations, passages=passages,
                      timings_ms={k: round(v, 1) for k, v in timings.items()}, mode=outcome.mode,
                      question=standalone, notice=outcome.notice)
+
+    def _extract(self, question: str, kind: str, q_lang: str, lang: str, passages: list[Passage],
+                 q_vec) -> tuple[str, list, bool]:
+        """The answer without an LLM, by the configured reader (`learned`, or `baseline`: the
+        hand-tuned rules it replaced, kept for side-by-side evaluation)."""
+        s = self.settings
+        if s.reader == "baseline":
+            return extractive.answer(question, lang, passages, q_vec, self.embedder.passages,
+                                     s.min_relevance, s.min_sentence_relevance)
+        if s.reader != "learned":
+            raise RagError(f"RAG_READER={s.reader!r} is not a reader (choose learned or baseline).")
+        return reader.answer(question, lang, passages, q_vec, self._sentence_vectors, kind=kind,
+                             q_lang=q_lang, corpus_language=s.corpus_language)
 
     # --- the LLM backend, built on first use ----------------------------------------------------
     def _llm_backend(self):

@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
 
     sub.add_parser("eval", help="evaluation and benchmarks (python -m rag eval --help)", add_help=False)
+    sub.add_parser("train-reader", help="retrain the no-LLM reader on the XQuAD dev articles "
+                                        "(python -m rag train-reader --help)", add_help=False)
 
     sp = sub.add_parser("articles", help="list the stored articles")
     common(sp)
@@ -293,6 +295,10 @@ def _search_file(bot, args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train-reader"]:
+        from .reader_train import main as train_reader
+
+        return train_reader(argv[1:])
     if argv[:1] == ["eval"]:
         # The evaluation suite has its own options; see docs/eval.md.
         from .evaluation import main as evaluate

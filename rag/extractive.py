@@ -1,5 +1,7 @@
-"""Answers without an LLM: the sentences that answer the question, quoted verbatim with [n]
-markers and framed in the question's language; a short answer first for factoid questions."""
+"""The baseline reader (RAG_READER=baseline): hand-tuned scoring of sentences and short answers,
+kept so that the evaluation can show it beside the learned reader (rag/reader.py) that replaced
+it as the default. Verbatim quotes with [n] markers framed in the question's language; a short
+answer first for factoid questions."""
 from __future__ import annotations
 
 import re
@@ -7,27 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import lang as langs
 from .chunking import split_sentences
 from .cleaning import to_source
 from .lexical import stopwords, tokenize
 from .results import Citation, Passage
 
-PHRASES = {
-    "de": {
-        "according": "Laut [{n}]",
-        "also": "Außerdem laut [{n}]",
-        "abstain": "Dazu steht nichts in den Artikeln, die mir vorliegen.",
-        "abstain_closest": "Am nächsten kommt {title} [{n}], beantwortet die Frage aber nicht.",
-        "quote": "„{q}“",
-    },
-    "en": {
-        "according": "According to [{n}]",
-        "also": "Also, according to [{n}]",
-        "abstain": "The articles I have don't say.",
-        "abstain_closest": "The closest is {title} [{n}], but it does not answer the question.",
-        "quote": "\u201c{q}\u201d",
-    },
-}
+# The answer phrasing lives with the other language rules (rag/lang/).
+PHRASES = {code: langs.rules(code).PHRASES for code in langs.SUPPORTED}
 
 
 @dataclass

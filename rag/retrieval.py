@@ -16,7 +16,7 @@ MODES = ("hybrid", "dense", "lexical")
 
 
 def _matches(meta: dict, where: dict | None) -> bool:
-    """Evaluate the small subset of Chroma filters we build (equality, $gte/$lte, $and)."""
+    """Evaluate the small subset of Chroma filters we build (equality, $ne, $gte/$lte, $in, $and)."""
     if not where:
         return True
     if "$and" in where:
@@ -27,7 +27,7 @@ def _matches(meta: dict, where: dict | None) -> bool:
             for op, ref in cond.items():
                 if op == "$eq" and value != ref or op == "$gte" and not (value is not None and value >= ref) \
                         or op == "$lte" and not (value is not None and value <= ref) \
-                        or op == "$in" and value not in ref:
+                        or op == "$in" and value not in ref or op == "$ne" and value == ref:
                     return False
         elif value != cond:
             return False

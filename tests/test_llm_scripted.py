@@ -201,7 +201,7 @@ def test_a_wrong_language_answer_twice_falls_back_to_the_extractive_answer_in_th
     assert len(server.requests) == 2
     assert answer.mode == "extractive" and answer.language == "en"
     assert answer.notice == prompts.notice("language", "en")
-    assert answer.text == extractive(seeded, Q_EN).text and "According to [1]" in answer.text
+    assert answer.text == extractive(seeded, Q_EN).text and "The article says (German) [1]" in answer.text
 
 
 # --- prompt injection ---------------------------------------------------------------------------

@@ -97,6 +97,43 @@ def test_hybrid_is_not_worse_than_dense(retrieval, lang):
             f"{lang}: hybrid {metric} {hybrid[metric]:.3f} < dense {dense[metric]:.3f}")
 
 
+# The learned reader on test-split XQuAD questions (docs/eval.md, "Dev and test"): a fixed subset
+# of answerable questions per language on the store without the held-out paragraphs, and half as
+# many questions about held-out paragraphs (unanswerable, near-topic).
+XQUAD_ANSWER_QUESTIONS = 80
+XQUAD_ANSWER_MIN = {}   # filled in below from MEASURED_ANSWERS
+
+
+@pytest.fixture(scope="module")
+def xquad_answers(tmp_path_factory, embedder, xquad) -> dict:
+    root = tmp_path_factory.mktemp("gate-answers")
+    held = {p.id for p in xquad.paragraphs if data.held_out(p)}
+    docs = {pid: text for pid, text in data.xquad_docs(xquad.paragraphs).items() if pid not in held}
+    bot = common.open_bot(root / "store", embedder)
+    report = common.sync_corpus(bot, data.write_corpus(root / "corpus", docs), "gate: ingest xquad answers")
+    assert not report.failed, report.summary()
+    out = {}
+    for lang, questions in xquad.questions.items():
+        test = [q for q in questions if data.split_of(q) == "test"]
+        answerable = data.subset([q for q in test if q.paragraph_id not in held], XQUAD_ANSWER_QUESTIONS)
+        unanswerable = data.subset([q for q in test if q.paragraph_id in held], XQUAD_ANSWER_QUESTIONS // 2)
+        records = answer_eval.run_xquad(bot, answerable, f"gate: xquad {lang} answers")
+        records += answer_eval.run_xquad(bot, unanswerable, f"gate: xquad {lang} unanswerable", answerable=False)
+        out[lang] = answer_eval.summarize(records)
+    return out
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_xquad_test_split_answers(xquad_answers, lang):
+    s = xquad_answers[lang]
+    got = {"contains": s["contains"], "f1": s["f1"], "abstention_precision": s["abstention"]["precision"],
+           "abstention_recall": s["abstention"]["recall"]}
+    assert s["errors"] == 0
+    worse = {k: v for k, v in got.items() if v is None or v < XQUAD_ANSWER_MIN[(lang, k)]}
+    assert not worse, f"XQuAD {lang} answers fell below the gate: {worse}"
+    assert s["false_abstention_rate"] <= XQUAD_FALSE_ABSTENTION_MAX[lang]
+
+
 @pytest.fixture(scope="module")
 def gold_summary(seeded):
     items = data.load_gold(data.DEFAULT_GOLD)

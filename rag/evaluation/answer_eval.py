@@ -120,14 +120,18 @@ def run_gold(bot, items: list[GoldItem], desc: str = "gold", root: Path | None =
     return records
 
 
-def run_xquad(bot, questions: list[XQuestion], desc: str = "xquad") -> list[AnswerRecord]:
+def run_xquad(bot, questions: list[XQuestion], desc: str = "xquad", answerable: bool = True) -> list[AnswerRecord]:
+    """XQuAD questions; with answerable=False they are asked of a store that lacks their paragraph
+    (category "unanswerable")."""
     from .retrieval_eval import doc_id
 
     records = []
     bar = progress_bar(len(questions), desc)
     try:
         for q in questions:
-            rec = AnswerRecord(q.id, q.lang, q.question, "xquad", True, list(q.answers), [q.paragraph_id])
+            rec = AnswerRecord(q.id, q.lang, q.question, "xquad" if answerable else "unanswerable",
+                               answerable, list(q.answers) if answerable else [],
+                               [q.paragraph_id] if answerable else [])
             t0 = time.perf_counter()
             answer = bot.ask(q.question)
             rec.latency_ms = (time.perf_counter() - t0) * 1000

@@ -40,7 +40,7 @@ def parser(prog: str) -> argparse.ArgumentParser:
                    help="XQuAD questions per language for the runs with distractors and with paragraphs "
                         "inside articles (a fixed subset)")
     p.add_argument("--no-peer", action="store_true", help="skip the llama-index baseline")
-    p.add_argument("--gold", default=None, help="gold JSONL file (default: eval/gold/seeds.jsonl)")
+    p.add_argument("--gold", default=None, help="gold JSONL file (default: eval/gold/seeds-test.jsonl, the test half of the seed gold set)")
     p.add_argument("--articles", default=None,
                    help="folder with the gold file's articles (default: the seed articles)")
     p.add_argument("--answer-questions", type=int, default=200,
@@ -48,7 +48,8 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--llm-answer-questions", type=int, default=50,
                    help="the same for the LLM mode, which is much slower")
     p.add_argument("--modes", default="auto",
-                   help="answer modes, comma-separated: extractive,llm (auto: llm too when configured)")
+                   help="answer modes, comma-separated: extractive (learned reader), baseline (the hand-tuned "
+                        "reader it replaced), llm (auto: extractive and baseline, llm too when configured)")
     p.add_argument("--sizes", default="200,1028", help="benchmark corpus sizes in 10kGNAD articles")
     p.add_argument("--cold-runs", type=int, default=3, help="cold-start runs")
     p.add_argument("--latency-questions", type=int, default=None,
@@ -271,14 +272,20 @@ def run_retrieval(r: Run) -> None:
         del peer
 
 
+# Answer modes: the learned reader ("extractive", the default), the hand-tuned reader it replaced
+# ("baseline", for side-by-side numbers in the same run), and the configured LLM.
+MODE_SETTINGS = {"extractive": {"llm": "", "reader": "learned"}, "baseline": {"llm": "", "reader": "baseline"},
+                 "llm": {}}
+
+
 def _modes(args) -> list[str]:
     configured = bool(Settings.from_env().llm)
     if args.modes == "auto":
-        return ["extractive"] + (["llm"] if configured else [])
+        return ["extractive", "baseline"] + (["llm"] if configured else [])
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    bad = [m for m in modes if m not in ("extractive", "llm")]
+    bad = [m for m in modes if m not in MODE_SETTINGS]
     if bad:
-        raise RagError(f"Unknown answer mode {bad[0]!r}; use extractive and/or llm.")
+        raise RagError(f"Unknown answer mode {bad[0]!r}; use extractive, baseline and/or llm.")
     if "llm" in modes and not configured:
         raise RagError("The llm mode needs an LLM configured (RAG_LLM and its settings, see the README).")
     return modes
@@ -310,19 +317,33 @@ def run_answers(r: Run) -> None:
         else "gold-" + _slug(articles)
     xq = r.xquad if args.answer_questions else None
     for mode in modes:
-        overrides = {"llm": ""} if mode == "extractive" else {}
+        overrides = MODE_SETTINGS[mode]
         bot = open_bot(r.out / "stores" / store_name, r.embedder, **overrides)
         sync_corpus(bot, files, f"ingest {articles.name}")
         recs = answer_eval.run_gold(bot, items, f"gold {mode}", root=articles)
         _add_answer_run(section, f"gold:{gold_path.name}", mode, recs)
-        n = args.answer_questions if mode == "extractive" else min(args.answer_questions, args.llm_answer_questions)
+        n = args.answer_questions if mode != "llm" else min(args.answer_questions, args.llm_answer_questions)
         if xq is not None and n:
-            bot = open_bot(r.out / "stores" / "xquad", r.embedder, **overrides)
-            sync_corpus(bot, r.xquad_files(), "ingest xquad")
-            for lang, qs in xq.questions.items():
-                recs = answer_eval.run_xquad(bot, data.subset(qs, n), f"xquad {lang} {mode}")
-                _add_answer_run(section, f"xquad-{lang}", mode, recs)
+            _xquad_answers(r, section, xq, mode, n, overrides)
         r.save("answers", section)
+
+
+def _xquad_answers(r: Run, section: dict, xq: data.XQuad, mode: str, n: int, overrides: dict) -> None:
+    """Test-split XQuAD questions on a store that holds every paragraph but the held-out ones
+    (data.held_out): questions of kept test paragraphs are answerable, those of held-out ones are
+    the unanswerable set."""
+    from . import answer_eval
+
+    held = {p.id for p in xq.paragraphs if data.held_out(p)}
+    bot = open_bot(r.out / "stores" / "xquad-answers", r.embedder, **overrides)
+    sync_corpus(bot, [f for f in r.xquad_files() if f.stem not in held], "ingest xquad (answers)")
+    for lang, qs in xq.questions.items():
+        test = [q for q in qs if data.split_of(q) == "test"]
+        answerable = data.subset([q for q in test if q.paragraph_id not in held], n)
+        unanswerable = data.subset([q for q in test if q.paragraph_id in held], max(1, n // 2))
+        recs = answer_eval.run_xquad(bot, answerable, f"xquad {lang} {mode}")
+        recs += answer_eval.run_xquad(bot, unanswerable, f"xquad {lang} {mode} (unanswerable)", answerable=False)
+        _add_answer_run(section, f"xquad-{lang}", mode, recs)
 
 
 def _add_answer_run(section: dict, dataset: str, mode: str, records) -> None:

@@ -17,7 +17,11 @@ from ..settings import PROJECT_ROOT
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 DEFAULT_XQUAD = SHARED_DATA / "xquad"
 DEFAULT_GNAD = SHARED_DATA / "10kgnad" / "test.csv"
-DEFAULT_GOLD = PROJECT_ROOT / "eval" / "gold" / "seeds.jsonl"
+GOLD_DIR = PROJECT_ROOT / "eval" / "gold"
+# The seed gold set comes in two files (gold_split): rules and thresholds may look at dev only;
+# reports and the CI gate use test.
+DEFAULT_GOLD = GOLD_DIR / "seeds-test.jsonl"
+DEV_GOLD = GOLD_DIR / "seeds-dev.jsonl"
 
 
 class EvalError(RagError):
@@ -81,6 +85,25 @@ def load_xquad(folder: str | Path = DEFAULT_XQUAD, langs: tuple[str, ...] = ("de
                     questions[lang].append(XQuestion(qa["id"], paragraph_of[qa["id"]], lang,
                                                      qa["question"].strip(), answers))
     return XQuad(paragraphs, questions)
+
+
+def xquad_split(article_index: int) -> str:
+    """"dev" or "test" for an XQuAD article (its index in the file, 0-47): even indices are dev,
+    odd are test. Everything trained, written as a rule or chosen as a threshold uses dev; reports
+    and the CI gate measure test (docs/eval.md)."""
+    return "dev" if article_index % 2 == 0 else "test"
+
+
+def split_of(question_or_paragraph) -> str:
+    """The split of an XQuestion or a Paragraph (ids start with the two-digit article index)."""
+    pid = getattr(question_or_paragraph, "paragraph_id", None) or question_or_paragraph.id
+    return xquad_split(int(pid[:2]))
+
+
+def held_out(paragraph: Paragraph) -> bool:
+    """Test paragraphs left out of the answer-quality store: their questions are the unanswerable
+    set (the rest of the same Wikipedia article stays in the store, so they are near-topic)."""
+    return split_of(paragraph) == "test" and int(paragraph.id[3:]) % 2 == 1
 
 
 def subset(questions: list[XQuestion], n: int | None, salt: str = "rag-eval") -> list[XQuestion]:
@@ -289,6 +312,24 @@ def load_gold(path: str | Path) -> list[GoldItem]:
     except UnicodeDecodeError:
         raise EvalError(f"The gold file '{path}' is not UTF-8 text.") from None
     return parse_gold(text.splitlines(), name=path.name)
+
+
+def gold_split(records: list[dict]) -> dict[str, str]:
+    """id -> "dev" | "test" for gold records (JSON objects with id and follow_up_of).
+
+    A question, its twin in the other language (same id after the "de-"/"en-" prefix) and its
+    follow-ups form one group, so no group straddles the split; groups are sorted by the SHA-1 of
+    their key and dealt alternately to dev and test."""
+    by_id = {r["id"]: r for r in records}
+
+    def group(r: dict) -> str:
+        while r.get("follow_up_of") in by_id:
+            r = by_id[r["follow_up_of"]]
+        return r["id"].split("-", 1)[-1]
+
+    keys = sorted({group(r) for r in records}, key=lambda g: hashlib.sha1(g.encode()).hexdigest())
+    side = {g: ("dev" if i % 2 == 0 else "test") for i, g in enumerate(keys)}
+    return {r["id"]: side[group(r)] for r in records}
 
 
 def check_gold_sources(items: list[GoldItem], articles: list[Path]) -> list[str]:

@@ -1,0 +1,72 @@
+"""A trained gradient-boosted tree ensemble as plain arrays: saved as .npz, evaluated with numpy.
+
+scikit-learn trains the reader's models (rag/reader_train.py); answering needs only these arrays,
+so the committed model is a few hundred KB, loads without pickle and does not depend on the
+scikit-learn version that made it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class TreeEnsemble:
+    feature: np.ndarray      # per node (all trees concatenated)
+    threshold: np.ndarray
+    left: np.ndarray         # absolute node indices
+    right: np.ndarray
+    leaf: np.ndarray         # bool
+    value: np.ndarray
+    missing_left: np.ndarray
+    roots: np.ndarray        # first node of each tree
+    baseline: float
+    depth: int
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        """The ensemble's log-odds for each row of x."""
+        if len(x) == 0:
+            return np.zeros(0)
+        x = np.asarray(x, dtype=np.float64)
+        rows = np.arange(len(x))[:, None]
+        node = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
+        for _ in range(self.depth):
+            value = x[rows, self.feature[node]]
+            go_left = np.where(np.isnan(value), self.missing_left[node], value <= self.threshold[node])
+            nxt = np.where(go_left, self.left[node], self.right[node])
+            node = np.where(self.leaf[node], node, nxt)
+        return self.baseline + self.value[node].sum(axis=1)
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.raw(x)))
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, feature=self.feature, threshold=self.threshold, left=self.left,
+                            right=self.right, leaf=self.leaf, value=self.value,
+                            missing_left=self.missing_left, roots=self.roots,
+                            baseline=np.array([self.baseline]), depth=np.array([self.depth]))
+
+    @classmethod
+    def load(cls, path: Path) -> "TreeEnsemble":
+        with np.load(path) as z:
+            return cls(z["feature"], z["threshold"], z["left"], z["right"], z["leaf"], z["value"],
+                       z["missing_left"], z["roots"], float(z["baseline"][0]), int(z["depth"][0]))
+
+
+def from_sklearn(model) -> TreeEnsemble:
+    """Convert a fitted binary HistGradientBoostingClassifier (numerical features only)."""
+    parts, roots, offset, depth = [], [], 0, 0
+    for (predictor,) in model._predictors:
+        nodes = predictor.nodes
+        roots.append(offset)
+        parts.append((nodes, offset))
+        depth = max(depth, int(nodes["depth"].max()) + 1)
+        offset += len(nodes)
+    cat = lambda key: np.concatenate([n[key] for n, _ in parts])
+    left = np.concatenate([n["left"].astype(np.int64) + off for n, off in parts])
+    right = np.concatenate([n["right"].astype(np.int64) + off for n, off in parts])
+    return TreeEnsemble(cat("feature_idx").astype(np.int64), cat("num_threshold").astype(np.float64),
+                        left, right, cat("is_leaf").astype(bool), cat("value").astype(np.float64),
+                        cat("missing_go_to_left").astype(bool), np.array(roots, dtype=np.int64),
+                        float(np.ravel(model._baseline_prediction)[0]), depth)

@@ -1,0 +1,67 @@
+"""Language rules, one module per language (rag/lang/de.py, rag/lang/en.py).
+
+Each module holds everything the pipeline knows about its language: question words and the kind
+of answer they ask for, answer phrasing, month and weekday names, number words and units, words
+that mark instructions to an assistant, function words for language detection. Adding a language
+means adding one module here with the same names."""
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from types import ModuleType
+
+SUPPORTED = ("de", "en")
+
+# The kinds of answer a question can ask for; the reader's features and the English rendering use
+# these names.
+KINDS = ("count", "when", "where", "who", "which", "what", "how", "why", "other")
+FACTOID = {"count", "when", "where", "who", "which", "what"}
+
+
+@lru_cache(maxsize=None)
+def rules(lang: str) -> ModuleType:
+    """The rule module of `lang`, English for anything unknown."""
+    code = lang if lang in SUPPORTED else "en"
+    return importlib.import_module(f"{__name__}.{code}")
+
+
+def question_kind(question: str) -> str:
+    """What a question asks for, by the first rule (in any supported language) that matches."""
+    low = " " + " ".join(question.lower().split()) + " "
+    best, at = "other", len(low) + 1
+    for code in SUPPORTED:
+        for kind, pattern in rules(code).QUESTION_KINDS:
+            m = pattern.search(low)
+            # The earliest question word wins: "Wer war König, als ... wie viele ...?" asks who.
+            if m and m.start() < at:
+                best, at = kind, m.start()
+    return best
+
+
+def has_question_word(question: str) -> bool:
+    """Does the question say what it asks for ("Und Putin?" does not)?"""
+    low = " " + " ".join(question.lower().split()) + " "
+    return any(p.search(low) for code in SUPPORTED for _, p in rules(code).QUESTION_KINDS)
+
+
+def is_instruction(sentence: str) -> bool:
+    """Is this sentence addressed to an assistant or reader as a command (a planted prompt)?"""
+    return any(rules(code).INSTRUCTION.search(sentence) for code in SUPPORTED)
+
+
+def month_number(word: str) -> int | None:
+    w = word.lower().rstrip(".")
+    for code in SUPPORTED:
+        n = rules(code).MONTHS.get(w)
+        if n:
+            return n
+    return None
+
+
+def weekday_number(word: str) -> int | None:
+    w = word.lower()
+    for code in SUPPORTED:
+        n = rules(code).WEEKDAYS.get(w)
+        if n is not None:
+            return n
+    return None

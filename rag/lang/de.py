@@ -1,0 +1,79 @@
+"""German: question words, answer phrasing, dates, numbers, units, instruction markers."""
+import re
+
+CODE = "de"
+
+# (kind, pattern) on the lower-cased question padded with spaces; the earliest match wins.
+QUESTION_KINDS = [
+    # What someone said is not a phrase to extract: the sentence is the answer.
+    ("other", re.compile(r"\bwas (sagte|sagten|sagt|meinte|erklärte|betonte|forderte|kritisierte|berichtete|schrieb|antwortete|versprach|warnte)\b|\bwas [\w\s-]{0,40}\b(gesagt|erklärt|betont|gefordert|geschrieben|geantwortet|versprochen|gewarnt)\b")),
+    ("count", re.compile(r"\b(wie viele|wieviele|wie viel|wieviel|wie hoch|wie groß|wie lang|wie alt|wie weit|wie schwer|wie oft|welche anzahl|wie stark)\b")),
+    ("when", re.compile(r"\b(wann|seit wann|bis wann|in welchem jahr|in welchem jahrhundert|in welchem monat|an welchem tag|welches datum|in welcher zeit|zu welcher zeit|um wie viel uhr)\b")),
+    ("where", re.compile(r"\b(wo|wohin|woher|in welche[rmns]? (stadt|land|ort|region|staat|gegend|bundesland|teil)|an welche[rmn]? ort|aus welche[rmn]? (stadt|land))\b")),
+    ("who", re.compile(r"\b(wer|wen|wem|wessen|wie hei(ß|ss)t|wie hie(ß|ss)|welche[rsmn]? (person|mann|frau|politiker|spieler|präsident|minister))\b")),
+    ("which", re.compile(r"\b(welche[rsmn]?|was für)\b")),
+    ("why", re.compile(r"\b(warum|wieso|weshalb|weswegen|aus welchem grund)\b")),
+    ("how", re.compile(r"\b(wie)\b")),
+    ("what", re.compile(r"\b(was|wofür|womit|worüber|wodurch|woraus|wovon|worauf|wozu)\b")),
+]
+
+PHRASES = {
+    "according": "Laut [{n}]",
+    "also": "Außerdem laut [{n}]",
+    "says": "Im Artikel [{n}] steht",
+    "abstain": "Dazu steht nichts in den Artikeln, die mir vorliegen.",
+    "abstain_closest": "Am nächsten kommt „{title}“, beantwortet die Frage aber nicht.",
+    "quote": "„{q}“",
+    "ask_question": "Bitte stellen Sie eine Frage zu den Artikeln.",
+}
+
+MONTHS = {"januar": 1, "jänner": 1, "jan": 1, "februar": 2, "feber": 2, "feb": 2, "märz": 3,
+          "maerz": 3, "mär": 3, "april": 4, "apr": 4, "mai": 5, "juni": 6, "jun": 6, "juli": 7,
+          "jul": 7, "august": 8, "aug": 8, "september": 9, "sept": 9, "sep": 9, "oktober": 10,
+          "okt": 10, "november": 11, "nov": 11, "dezember": 12, "dez": 12}
+WEEKDAYS = {"montag": 0, "dienstag": 1, "mittwoch": 2, "donnerstag": 3, "freitag": 4, "samstag": 5,
+            "sonnabend": 5, "sonntag": 6}
+# Relative time words a "when" answer can be.
+TIME_WORDS = {"heute", "gestern", "morgen", "vorgestern", "übermorgen", "damals", "jahrhundert",
+              "jahrzehnt", "jahr", "jahren", "monat", "woche", "wochenende", "frühjahr", "sommer",
+              "herbst", "winter", "anfang", "ende", "mitte", "uhr", "nacht", "abend", "morgens", "abends",
+              "vormittag", "nachmittag", "jahrhunderts", "ära", "zeit", "bronzezeit"}
+NUMBER_WORDS = {"null": 0, "ein": 1, "eine": 1, "einen": 1, "eins": 1, "zwei": 2, "drei": 3, "vier": 4,
+                "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "elf": 11,
+                "zwölf": 12, "zwanzig": 20, "dreißig": 30, "vierzig": 40, "fünfzig": 50, "hundert": 100,
+                "tausend": 1000, "dutzend": 12, "beiden": 2, "beide": 2, "hälfte": 0.5}
+SCALES = {"millionen": "million", "million": "million", "mio": "million", "mio.": "million",
+          "milliarden": "billion", "milliarde": "billion", "mrd": "billion", "mrd.": "billion",
+          "billionen": "trillion", "tausend": "thousand", "hundert": "hundred"}
+# German unit and counted-noun words rendered in English answers.
+UNITS = {"prozent": "percent", "euro": "euros", "dollar": "dollars", "franken": "francs",
+         "pfund": "pounds", "kilometer": "kilometres", "meter": "metres", "zentimeter": "centimetres",
+         "quadratkilometer": "square kilometres", "kilogramm": "kilograms", "tonnen": "tonnes",
+         "grad": "degrees", "jahre": "years", "jahren": "years", "jahr": "year", "monate": "months",
+         "monaten": "months", "wochen": "weeks", "tage": "days", "tagen": "days", "stunden": "hours",
+         "minuten": "minutes", "sekunden": "seconds", "einwohner": "inhabitants", "menschen": "people",
+         "personen": "people", "mitglieder": "members", "stimmen": "votes", "punkte": "points",
+         "tore": "goals", "spiele": "games", "mal": "times", "prozentpunkte": "percentage points",
+         "%": "%", "km": "km", "kg": "kg", "m": "m"}
+# Prepositions before the asked-for phrase, by kind of question.
+PREPOSITIONS = {
+    "where": {"in", "im", "nach", "aus", "bei", "an", "am", "auf", "vor", "zu", "zum", "zur", "über", "durch"},
+    "when": {"am", "im", "seit", "bis", "um", "ab", "vor", "nach", "während", "zwischen", "von", "anfang", "ende", "mitte"},
+}
+# Honorifics and job titles that stand before names (German capitalises every noun, so a run of
+# capitalised words is not yet a name).
+ROLE = re.compile(r"(?i)^(?:\w*-)?\w*(präsident|minister|sprecher|chef|kanzler|führer|leiter|direktor|"
+                  r"botschafter|diplomat|gesandte|machthaber|sekretär|general|könig|königin|papst|meister|"
+                  r"vorsitzende|kommissar|trainer|bürgermeister|abgeordnete|herr|frau|dr|prof)(in|innen|en|s|r|n)?$")
+# Sentences that give orders to an assistant or the reader: never an answer.
+INSTRUCTION = re.compile(
+    r"(?i)\b(anweisung(en)?|ignorier\w*|vergiss\w*|antworte\w*|du bist (ein|eine|jetzt)|"
+    r"als (ki|sprachmodell|assistent)|gib (immer|nur|stets)|sag(e|t)? (immer|stets|dem nutzer|den nutzern)|"
+    r"systemprompt|befehl(e)? an)\b")
+# Function words that settle the language of short questions.
+HINTS = {"wer", "wie", "was", "wo", "wann", "warum", "wieso", "weshalb", "welche", "welcher",
+         "welches", "wen", "wem", "wessen", "ist", "sind", "der", "die", "das", "und", "nicht",
+         "hat", "haben", "mit", "den", "von", "viele", "sagte", "über", "für", "wurde", "laut",
+         "im", "am", "zum", "zur", "des", "dem", "ein", "eine", "einen", "auch", "nach", "bei",
+         "sich", "es", "er", "sie", "wir", "ich", "auf", "aus", "jahr", "heute", "besuchte",
+         "heißt", "gibt", "wurden", "war", "welchen", "worüber", "wofür", "womit"}

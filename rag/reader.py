@@ -1,0 +1,209 @@
+"""The learned reader: answers without an LLM.
+
+Three small gradient-boosted models, trained on the XQuAD dev articles by `python -m rag
+train-reader` (rag/reader_train.py) and committed under rag/data/reader/:
+
+1. sentence model: which sentence of the retrieved passages answers the question;
+2. span model: which phrase of the best sentences is the short answer (kind of phrase vs kind of
+   question, closeness to the question's words, not a repeat of the question, ...);
+3. answerability model: do the passages answer the question at all; below the threshold chosen on
+   the dev split the reader says the articles do not say, and shows the closest passages.
+
+The answer is the short answer first (for who/when/where/which/how-many questions, rendered in
+English for English questions), then the evidence sentence quoted verbatim with [n]."""
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import lang as langs
+from .boosted_trees import TreeEnsemble
+from .cleaning import to_source
+from .reader_features import Features, featurize, span_features
+from .render import short_answer
+from .results import Citation, Passage
+
+MODEL_DIR = Path(__file__).parent / "data" / "reader"
+ANSWERABLE_FEATURES = (["sentence_p", "sentence_p2", "span_p", "span_margin", "best_dense", "best_cos",
+                        "overlap_stem", "overlap_fold", "cross_language", "n_sentences", "kind_in_sentence"]
+                       + [f"kind_{k}" for k in langs.KINDS])
+
+
+@dataclass
+class ReaderModels:
+    sentence: TreeEnsemble
+    span: TreeEnsemble
+    answerable: TreeEnsemble
+    answerable_threshold: float
+    span_threshold: float
+    second_quote_ratio: float
+
+
+_lock = threading.Lock()
+_models: dict[str, ReaderModels] = {}
+
+
+def load(folder: Path = MODEL_DIR) -> ReaderModels:
+    """The committed models (loaded once per process)."""
+    key = str(folder)
+    with _lock:
+        if key not in _models:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            _models[key] = ReaderModels(
+                TreeEnsemble.load(folder / "sentence.npz"), TreeEnsemble.load(folder / "span.npz"),
+                TreeEnsemble.load(folder / "answerable.npz"), float(meta["answerable_threshold"]),
+                float(meta["span_threshold"]), float(meta.get("second_quote_ratio", 0.5)))
+        return _models[key]
+
+
+class SentenceVectors:
+    """Embeddings of candidate sentences, remembered (least recently used first out): the same
+    passages come back for related questions, and embedding them is most of the reader's time."""
+
+    def __init__(self, embed, max_items: int = 20_000):
+        self.embed, self.max_items = embed, max_items
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        fresh = dict(zip(missing, self.embed(missing))) if missing else {}
+        with self._lock:
+            self._vectors.update(fresh)
+            found = {t: fresh.get(t, self._vectors.get(t)) for t in texts}
+            for t in texts:
+                if t in self._vectors:
+                    self._vectors.move_to_end(t)
+            while len(self._vectors) > self.max_items:
+                self._vectors.popitem(last=False)
+        # Another thread may have pushed one out in between: embed it again rather than fail.
+        lost = [t for t, v in found.items() if v is None]
+        found.update(zip(lost, self.embed(lost)) if lost else {})
+        return np.stack([found[t] for t in texts])
+
+
+@dataclass
+class Reading:
+    """What the models made of one question: the basis of the answer and of training."""
+    features: Features
+    sentence_p: np.ndarray
+    span_p: np.ndarray
+    answerable_x: np.ndarray
+    answerable_p: float = 1.0
+
+
+def answerable_row(f: Features, sentence_p: np.ndarray, span_p: np.ndarray) -> np.ndarray:
+    from .reader_features import SENTENCE_FEATURES
+
+    col = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+    x = f.sentence_x
+    if len(sentence_p) == 0:
+        return np.zeros(len(ANSWERABLE_FEATURES), dtype=np.float32)
+    top = int(np.argmax(sentence_p))
+    ps = np.sort(sentence_p)[::-1]
+    sp = np.sort(span_p)[::-1] if len(span_p) else np.zeros(2)
+    row = [ps[0], ps[1] if len(ps) > 1 else 0.0, sp[0], sp[0] - (sp[1] if len(sp) > 1 else 0.0),
+           float(x[:, col["p_dense"]].max()), float(x[:, col["cos"]].max()), float(x[top, col["overlap_stem"]]),
+           float(x[top, col["overlap_fold"]]), float(x[top, col["cross_language"]]), float(len(sentence_p)),
+           float(x[top, col["kind_in_sentence"]])]
+    row += [float(f.kind == k) for k in langs.KINDS]
+    return np.array(row, dtype=np.float32)
+
+
+def read(models: ReaderModels, question: str, q_lang: str, passages: list[Passage], q_vec: np.ndarray,
+         embed_sentences, corpus_language: str = "de", kind: str | None = None) -> Reading:
+    f = featurize(question, q_lang, passages, q_vec, embed_sentences, corpus_language, kind)
+    sentence_p = models.sentence.proba(f.sentence_x) if len(f.sentences) else np.zeros(0)
+    span_features(f, sentence_p, f.kind)
+    span_p = models.span.proba(f.span_x) if len(f.spans) else np.zeros(0)
+    row = answerable_row(f, sentence_p, span_p)
+    reading = Reading(f, sentence_p, span_p, row)
+    if len(sentence_p):
+        reading.answerable_p = float(models.answerable.proba(row[None, :])[0])
+    else:
+        reading.answerable_p = 0.0
+    return reading
+
+
+def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray, embed_sentences,
+           kind: str | None = None, q_lang: str | None = None, corpus_language: str = "de",
+           models: ReaderModels | None = None) -> tuple[str, list[Citation], bool]:
+    """(text, citations, abstained) for `question` over the retrieved `passages`, in `lang`
+    (`q_lang`, the question's own language, defaults to it)."""
+    models = models or load()
+    ph = langs.rules(lang).PHRASES
+    if not passages:
+        return ph["abstain"], [], True
+    r = read(models, question, q_lang or lang, passages, q_vec, embed_sentences, corpus_language, kind)
+    if not len(r.sentence_p) or r.answerable_p < models.answerable_threshold:
+        return _abstain(r, lang)
+    short, chosen = _choose(r, models)
+    return _compose(r, lang, short, chosen)
+
+
+def _choose(r: Reading, models: ReaderModels) -> tuple[str, list[int]]:
+    """The short answer (or '') and the sentences to quote, best first."""
+    f = r.features
+    order = [int(k) for k in np.argsort(-r.sentence_p)]
+    short, first = "", order[0]
+    if len(r.span_p) and f.kind in langs.FACTOID:
+        best = int(np.argmax(r.span_p))
+        if r.span_p[best] >= models.span_threshold:
+            short = f.spans[best].text
+            first = f.spans[best].sentence
+    chosen = [first]
+    for k in order:
+        if len(chosen) >= 2:
+            break
+        if k == first or langs.is_instruction(f.sentences[k].text):
+            continue
+        # A second quote only when the reader rates it nearly as likely to hold the answer.
+        if r.sentence_p[k] >= models.second_quote_ratio * r.sentence_p[first] and \
+                _similar(f.sentences[k].text, f.sentences[first].text) < 0.6:
+            chosen.append(k)
+    return short, chosen
+
+
+def _compose(r: Reading, lang: str, short: str, chosen: list[int]) -> tuple[str, list[Citation], bool]:
+    ph = langs.rules(lang).PHRASES
+    citations, parts = [], []
+    by_source: dict[str, int] = {}
+    for k in chosen:
+        s = r.features.sentences[k]
+        n = by_source.setdefault(s.passage.source, len(by_source) + 1)
+        citations.append(citation_for(n, s.passage, s.start, s.end, s.text))
+        lead = (ph["says"] if lang != "de" else ph["according"]) if not parts else ph["also"]
+        parts.append(f"{lead.format(n=n)}: {ph['quote'].format(q=s.text)}")
+    text = " ".join(parts)
+    if short:
+        text = f"{short_answer(short, lang)}. {text}"
+    return text, citations, False
+
+
+def _abstain(r: Reading, lang: str) -> tuple[str, list[Citation], bool]:
+    """The articles do not say; the closest article is named (the answer's passages, which the UI
+    shows, are the closest passages)."""
+    ph = langs.rules(lang).PHRASES
+    if not len(r.sentence_p):
+        return ph["abstain"], [], True
+    p = r.features.sentences[int(np.argmax(r.sentence_p))].passage
+    title = " ".join((p.title or Path(p.source).stem).split())[:120]
+    return f"{ph['abstain']} {ph['abstain_closest'].format(title=title)}", [], True
+
+
+def citation_for(n: int, p: Passage, start: int, end: int, quote: str) -> Citation:
+    """Citation [n] of the sentence at [start, end) of passage `p`, with offsets into the file."""
+    return Citation(n=n, source=p.source, title=p.title, outlet=p.outlet, quote=quote,
+                    start=to_source(p.segments, p.start + start), end=to_source(p.segments, p.start + end),
+                    chunk_id=p.chunk_id, date=p.date, url=p.url)
+
+
+def _similar(a: str, b: str) -> float:
+    ta, tb = set(a.lower().split()), set(b.lower().split())
+    return len(ta & tb) / max(1, min(len(ta), len(tb)))

@@ -1,0 +1,213 @@
+"""What the learned reader sees: candidate sentences and candidate short answers of the retrieved
+passages, each described by a row of numbers. Training (rag/reader_train.py) and answering
+(rag/reader.py) both call `featurize`, so the two can never drift apart."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import lang as langs
+from .lexical import tokenize
+from .results import Passage
+from .spans import SpanCandidate, content_words, sentence_spans, word_kinds
+from .text import Token, fold, split_sentences, tokens
+
+MAX_PASSAGES = 4
+SPAN_SENTENCES = 3        # short answers are looked for in the reader's best sentences only
+KINDS = langs.KINDS
+WORD_FLAGS = ("digit", "number", "year", "month", "weekday", "time", "scale", "unit", "cap", "upper", "role")
+
+SENTENCE_FEATURES = (
+    ["cos", "cos_gap", "cos_rank", "overlap_stem", "overlap_fold", "p_rank", "p_dense", "p_dense_gap",
+     "position", "n_tokens", "is_title", "instruction", "kind_in_sentence", "cross_language",
+     "has_number", "has_date", "has_name"]
+    + [f"kind_{k}" for k in KINDS])
+SPAN_FEATURES = (
+    ["sentence_p", "sentence_rank", "n_words", "n_chars"]
+    + [f"frac_{f}" for f in WORD_FLAGS]
+    + ["first_cap", "last_cap", "first_number", "next_unit", "at_start", "q_overlap", "q_any",
+       "dist_left", "dist_right", "matched_near", "prev_punct", "prev_prep", "prev_article",
+       "prev_role", "prev_cap", "next_punct", "next_cap", "rel_position", "quoted", "in_parens",
+       "agreement", "lowercase", "matched_in_sentence"])
+_ARTICLES = {"der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer",
+             "eines", "the", "a", "an"}
+
+
+@dataclass
+class Sentence:
+    passage_index: int
+    passage: Passage
+    start: int           # offsets within the passage text
+    end: int
+    text: str
+    tokens: list[Token] = field(default_factory=list)
+    matched: np.ndarray | None = None     # per token: does it match a question word?
+    flags: np.ndarray | None = None       # per token x WORD_FLAGS
+
+
+@dataclass
+class Features:
+    kind: str
+    sentences: list[Sentence]
+    sentence_x: np.ndarray                # len(sentences) x SENTENCE_FEATURES
+    spans: list[SpanCandidate] = field(default_factory=list)
+    span_x: np.ndarray | None = None      # len(spans) x (SENTENCE_FEATURES + SPAN_FEATURES)
+
+
+def candidate_sentences(passages: list[Passage]) -> list[Sentence]:
+    out = []
+    for i, p in enumerate(passages[:MAX_PASSAGES]):
+        for s in split_sentences(p.text):
+            if len(s.text) >= 12 and len(s.text.split()) >= 3:
+                out.append(Sentence(i, p, s.start, s.end, s.text))
+    return out
+
+
+class QuestionTerms:
+    """The question's content words, as stems (same language) and folded words (names and
+    numbers match across languages)."""
+
+    def __init__(self, question: str, standalone: str = ""):
+        text = question if not standalone else standalone
+        self.stems = set(tokenize(text, "de")) | set(tokenize(text, "en"))
+        self.words = content_words(text)
+        self.long = {w for w in self.words if len(w) >= 5}
+
+    def matches(self, word: str) -> bool:
+        f = fold(word)
+        if f in self.words:
+            return True
+        stems = tokenize(word, "de") + tokenize(word, "en")
+        if any(s in self.stems for s in stems):
+            return True
+        # German compounds: "Kremlsprecher" holds "kreml".
+        return len(f) >= 7 and any(w in f for w in self.long)
+
+
+def _describe_tokens(s: Sentence, terms: QuestionTerms) -> None:
+    s.tokens = tokens(s.text)
+    s.matched = np.array([t.is_word and terms.matches(t.text) for t in s.tokens], dtype=bool)
+    rows = [word_kinds(t.text) if t.is_word else {} for t in s.tokens]
+    s.flags = np.array([[r.get(f, False) for f in WORD_FLAGS] for r in rows], dtype=np.float32).reshape(
+        len(s.tokens), len(WORD_FLAGS))
+
+
+def sentence_features(kind: str, cross_language: bool, sentences: list[Sentence], cos: np.ndarray,
+                      terms: QuestionTerms) -> np.ndarray:
+    rows = []
+    best_cos = float(cos.max()) if len(cos) else 0.0
+    order = np.argsort(-cos) if len(cos) else np.zeros(0, dtype=int)
+    rank = np.empty(len(cos), dtype=np.float32)
+    rank[order] = np.arange(len(cos))
+    dense = [s.passage.dense_score or 0.0 for s in sentences]
+    best_dense = max(dense, default=0.0)
+    n_stems = max(1, len(terms.stems))
+    n_words = max(1, len(terms.words))
+    last_index: dict[int, int] = {}
+    for k, s in enumerate(sentences):
+        position = last_index.get(s.passage_index, -1) + 1
+        last_index[s.passage_index] = position
+        stems = set(tokenize(s.text, "de")) | set(tokenize(s.text, "en"))
+        words = content_words(s.text)
+        fold_hits = sum(1 for w in terms.words if w in words or (len(w) >= 5 and w in fold(s.text)))
+        f = s.flags.sum(axis=0) if len(s.tokens) else np.zeros(len(WORD_FLAGS))
+        has_number = float(f[WORD_FLAGS.index("number")] > 0)
+        has_date = float(f[WORD_FLAGS.index("year")] + f[WORD_FLAGS.index("month")] + f[WORD_FLAGS.index("weekday")] > 0)
+        has_name = float(f[WORD_FLAGS.index("cap")] >= 3)
+        kind_in = {"count": has_number, "when": has_date, "who": has_name, "where": has_name}.get(kind, 0.0)
+        row = [float(cos[k]), best_cos - float(cos[k]), float(rank[k]), len(terms.stems & stems) / n_stems,
+               fold_hits / n_words, float(s.passage_index), dense[k], best_dense - dense[k], float(position),
+               float(len(s.tokens)), float(bool(s.passage.title) and s.text.strip() == s.passage.title.strip()),
+               float(langs.is_instruction(s.text)), kind_in, float(cross_language), has_number, has_date, has_name]
+        row += [float(kind == x) for x in KINDS]
+        rows.append(row)
+    return np.array(rows, dtype=np.float32).reshape(len(sentences), len(SENTENCE_FEATURES))
+
+
+_F = {name: i for i, name in enumerate(WORD_FLAGS)}
+
+
+def _nearest_matches(matched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per token: index of the closest question-matched token at or before it (-1: none) and at
+    or after it (n: none)."""
+    n = len(matched)
+    before, after = np.full(n, -1), np.full(n, n)
+    last = -1
+    for k in range(n):
+        last = k if matched[k] else last
+        before[k] = last
+    nxt = n
+    for k in range(n - 1, -1, -1):
+        nxt = k if matched[k] else nxt
+        after[k] = nxt
+    return before, after
+
+
+def _span_row(c: SpanCandidate, s: Sentence, kind: str, folded_sentences: list[str], near: tuple,
+              preps: set[str]) -> list[float]:
+    toks, matched, flags = s.tokens, s.matched, s.flags
+    i, j, n = c.i, c.j, len(toks)
+    before, after = near
+    frac = flags[i:j].mean(axis=0)
+    prev = toks[i - 1] if i > 0 else None
+    nxt = toks[j] if j < n else None
+    left = before[i - 1] if i > 0 else -1
+    right = after[j] if j < n else n
+    folded = fold(c.text)
+    agreement = sum(1 for t in folded_sentences if folded in t) - 1
+    prev_text = prev.text if prev else ""
+    next_text = nxt.text if nxt else ""
+    return [
+        float(j - i), float(len(c.text)), *frac.tolist(),
+        flags[i, _F["cap"]], flags[j - 1, _F["cap"]], flags[i, _F["number"]],
+        float(nxt is not None and (flags[j, _F["unit"]] + flags[j, _F["scale"]]) > 0), float(i == 0),
+        float(matched[i:j].mean()), float(matched[i:j].any()),
+        float(min(20, i - left)) if left >= 0 else 20.0, float(min(20, right - j + 1)) if right < n else 20.0,
+        float(matched[max(0, i - 3):i].sum() + matched[j:j + 3].sum()),
+        float(prev is not None and not prev.is_word), float(prev_text.lower() in preps),
+        float(prev_text.lower() in _ARTICLES), float(prev is not None and flags[i - 1, _F["role"]] > 0),
+        float(prev_text[:1].isupper()), float(nxt is None or not nxt.is_word), float(next_text[:1].isupper()),
+        i / max(1, n), float(prev_text in _OPEN_QUOTES and next_text in _CLOSE_QUOTES),
+        float(prev_text == "(" and next_text == ")"), float(min(3, max(0, agreement))),
+        float(not frac[_F["cap"]] > 0), float(matched.sum()),
+    ]
+
+
+_OPEN_QUOTES = {"„", "\"", "“", "«", "»", "‚"}
+_CLOSE_QUOTES = {"“", "\"", "”", "»", "«", "‘"}
+
+
+def span_features(feats: Features, sentence_p: np.ndarray, kind: str) -> None:
+    """Fill feats.spans / feats.span_x for the best SPAN_SENTENCES sentences by `sentence_p`."""
+    order = [int(k) for k in np.argsort(-sentence_p)[:SPAN_SENTENCES]]
+    folded_sentences = [fold(s.text) for s in feats.sentences[:60]]
+    preps = langs.rules("de").PREPOSITIONS.get(kind, set()) | langs.rules("en").PREPOSITIONS.get(kind, set())
+    spans, rows = [], []
+    for rank, k in enumerate(order):
+        s = feats.sentences[k]
+        if langs.is_instruction(s.text):
+            continue        # a planted command is never the answer
+        near = _nearest_matches(s.matched)
+        head = list(feats.sentence_x[k]) + [float(sentence_p[k]), float(rank)]
+        for c in sentence_spans(k, s.text, s.tokens):
+            spans.append(c)
+            rows.append(head + _span_row(c, s, kind, folded_sentences, near, preps))
+    feats.spans = spans
+    width = len(SENTENCE_FEATURES) + len(SPAN_FEATURES)
+    feats.span_x = np.array(rows, dtype=np.float32).reshape(len(rows), width)
+
+
+def featurize(question: str, q_lang: str, passages: list[Passage], q_vec: np.ndarray, embed_sentences,
+              corpus_language: str = "de", kind: str | None = None) -> Features:
+    """Sentences of the passages with their features; span features come later (they need the
+    sentence model's scores). `kind` defaults to what the question's own words ask for."""
+    kind = kind or langs.question_kind(question)
+    sentences = candidate_sentences(passages)
+    terms = QuestionTerms(question)
+    for s in sentences:
+        _describe_tokens(s, terms)
+    vecs = embed_sentences([s.text for s in sentences]) if sentences else np.zeros((0, len(q_vec)))
+    cos = vecs @ q_vec if len(sentences) else np.zeros(0)
+    x = sentence_features(kind, q_lang != corpus_language, sentences, cos, terms)
+    return Features(kind, sentences, x)

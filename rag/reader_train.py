@@ -1,0 +1,276 @@
+"""`python -m rag train-reader`: train the reader's three models on the XQuAD dev articles.
+
+Deterministic, from ../shared/data/xquad only, a few minutes on two cores. The dev articles (even
+article index, see rag/evaluation/data.py `xquad_split`) are ingested into a store of their own;
+every dev question, German and English, is asked twice: against the full store (answerable) and
+with its own paragraph filtered out (unanswerable: the rest of the same Wikipedia article is still
+there, so these are near-topic). Labels come from XQuAD's German answer spans (English questions
+share ids with the German ones, and the articles are German). Models are fitted with two-fold
+cross-fitting by article, so the span and answerability models learn from sentence scores the
+sentence model produced without seeing those questions; thresholds are chosen on out-of-fold
+predictions."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import lang as langs
+from .boosted_trees import from_sklearn
+from .reader import ANSWERABLE_FEATURES, MODEL_DIR, answerable_row
+from .reader_features import SENTENCE_FEATURES, SPAN_FEATURES, Features, featurize, span_features
+from .settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+SPAN_POSITIVE_F1 = 0.5
+
+
+@dataclass
+class Example:
+    qid: str
+    lang: str
+    article: int
+    answerable: bool
+    golds: list[str]           # German answers (the articles are German)
+    features: Features
+    sentence_y: np.ndarray
+    oof_sentence_p: np.ndarray | None = None
+    span_y: np.ndarray | None = None
+    oof_span_p: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _gbm(seed: int = 0):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=200, learning_rate=0.08, max_leaf_nodes=31,
+                                          min_samples_leaf=40, l2_regularization=1.0,
+                                          early_stopping=False, random_state=seed)
+
+
+def collect(xquad_dir: Path, work: Path, embedder, questions_per_lang: int | None) -> list[Example]:
+    """Retrieve and featurize every dev question, answerable and not."""
+    from .evaluation import common, data, metrics
+
+    xq = data.load_xquad(xquad_dir)
+    dev = [p for p in xq.paragraphs if data.xquad_split(int(p.id[:2])) == "dev"]
+    files = data.write_corpus(work / "corpus", data.xquad_docs(dev))
+    bot = common.open_bot(work / "store", embedder)
+    common.sync_corpus(bot, files, "train-reader: ingest dev articles")
+    path_of = {Path(f).stem: str(Path(f).resolve()) for f in files}
+    german = {q.id: q for q in xq.questions["de"]}
+    cache = _VectorCache(work / "vectors.npz", embedder.name)
+
+    examples = []
+    for lang in ("de", "en"):
+        qs = [q for q in xq.questions[lang] if q.paragraph_id[:2] in {p.id[:2] for p in dev}]
+        qs = data.subset(qs, questions_per_lang)
+        bar = common.progress_bar(len(qs), f"train-reader: {lang} questions")
+        for q in qs:
+            golds = list(german[q.id].answers)
+            q_vec = cache.get("query: " + q.question, lambda t: embedder.queries([q.question])[0])
+            for answerable in (True, False):
+                where = None if answerable else {"source": {"$ne": path_of[q.paragraph_id]}}
+                passages = bot.retriever.search(q.question, lang, bot.settings.top_k, where=where,
+                                                query_vector=q_vec)
+                f = featurize(q.question, lang, passages, q_vec, cache.passages(embedder))
+                y = np.array([answerable and metrics.contains_answer(s.text, golds) for s in f.sentences],
+                             dtype=np.int8)
+                examples.append(Example(q.id, lang, int(q.paragraph_id[:2]), answerable, golds, f, y))
+            bar.update(1)
+        bar.close()
+        cache.save()
+    return examples
+
+
+class _VectorCache:
+    """Embeddings of questions and sentences kept between training runs (keyed by text and model),
+    so retraining after a feature change does not embed everything again."""
+
+    def __init__(self, path: Path, model: str):
+        self.path, self.model, self.vectors = path, model, {}
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["model"]) == model:
+                    self.vectors = dict(zip(z["keys"].tolist(), z["vectors"]))
+
+    def get(self, key: str, compute) -> np.ndarray:
+        if key not in self.vectors:
+            self.vectors[key] = compute(key)
+        return self.vectors[key]
+
+    def passages(self, embedder):
+        def embed(texts: list[str]) -> np.ndarray:
+            new = [t for t in dict.fromkeys(texts) if "passage: " + t not in self.vectors]
+            for t, v in zip(new, embedder.passages(new) if new else []):
+                self.vectors["passage: " + t] = v
+            return np.stack([self.vectors["passage: " + t] for t in texts])
+        return embed
+
+    def save(self) -> None:
+        keys = list(self.vectors)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(self.path, model=np.array(self.model), keys=np.array(keys),
+                 vectors=np.stack([self.vectors[k] for k in keys]))
+
+
+def _folds(examples: list[Example]) -> list[np.ndarray]:
+    articles = sorted({e.article for e in examples})
+    fold_of = {a: i % 2 for i, a in enumerate(articles)}
+    return [np.array([fold_of[e.article] == k for e in examples]) for k in (0, 1)]
+
+
+def _fit(rows: list[np.ndarray], ys: list[np.ndarray]):
+    x, y = np.concatenate(rows), np.concatenate(ys)
+    if y.min() == y.max():
+        raise ValueError("training data has a single class")
+    return _gbm().fit(x, y)
+
+
+def _cross_fit(examples, rows_of, y_of, set_oof) -> object:
+    """Out-of-fold predictions for every example, then a model fitted on all of them."""
+    for held in _folds(examples):
+        train = [e for e, h in zip(examples, held) if not h and len(rows_of(e))]
+        model = from_sklearn(_fit([rows_of(e) for e in train], [y_of(e) for e in train]))
+        for e, h in zip(examples, held):
+            if h:
+                set_oof(e, model.proba(rows_of(e)) if len(rows_of(e)) else np.zeros(0))
+    every = [e for e in examples if len(rows_of(e))]
+    return _fit([rows_of(e) for e in every], [y_of(e) for e in every])
+
+
+def _span_labels(e: Example) -> np.ndarray:
+    from .evaluation import metrics
+
+    if not e.answerable or not e.features.spans:
+        return np.zeros(len(e.features.spans), dtype=np.int8)
+    f1 = np.array([metrics.token_f1(c.text, e.golds, "de") for c in e.features.spans])
+    # Only the best-matching phrases are positives, so the model learns where an answer starts and
+    # ends ("1900", not "Jahr 1900"); a question whose best phrase is a poor match teaches nothing.
+    return ((f1 >= SPAN_POSITIVE_F1) & (f1 >= f1.max() - 1e-9)).astype(np.int8)
+
+
+def train(examples: list[Example]) -> dict:
+    """Fit the three models; returns them (sklearn) plus the thresholds and out-of-fold figures."""
+    t0 = time.perf_counter()
+    sentence = _cross_fit(examples, lambda e: e.features.sentence_x, lambda e: e.sentence_y,
+                          lambda e, p: setattr(e, "oof_sentence_p", p))
+    for e in examples:
+        span_features(e.features, e.oof_sentence_p, e.features.kind)
+        e.span_y = _span_labels(e)
+    span = _cross_fit(examples, lambda e: e.features.span_x, lambda e: e.span_y,
+                      lambda e, p: setattr(e, "oof_span_p", p))
+    rows = lambda e: answerable_row(e.features, e.oof_sentence_p, e.oof_span_p)[None, :]
+    oof_answerable = np.zeros(len(examples))
+    for held in _folds(examples):
+        train_ = [e for e, h in zip(examples, held) if not h]
+        model = from_sklearn(_fit([rows(e) for e in train_], [np.array([e.answerable]) for e in train_]))
+        idx = np.flatnonzero(held)
+        if len(idx):
+            oof_answerable[idx] = model.proba(np.concatenate([rows(examples[i]) for i in idx]))
+    answerable = _fit([rows(e) for e in examples], [np.array([e.answerable]) for e in examples])
+    threshold, abst = choose_abstention_threshold(examples, oof_answerable)
+    span_threshold = choose_span_threshold(examples)
+    log.info("trained in %.0f s", time.perf_counter() - t0)
+    return {"sentence": sentence, "span": span, "answerable": answerable,
+            "answerable_threshold": threshold, "span_threshold": span_threshold, "oof": abst}
+
+
+def choose_abstention_threshold(examples: list[Example], p: np.ndarray, max_false: float = 0.05) -> tuple[float, dict]:
+    """The threshold with the best balance of abstention precision and recall (F1) among those
+    that decline at most `max_false` of the answerable questions."""
+    answerable = np.array([e.answerable for e in examples])
+    best, best_t, best_stats = -1.0, 0.0, {}
+    for t in np.unique(np.round(p, 4)):
+        abstain = p < t
+        tp = int((abstain & ~answerable).sum())
+        prec = tp / max(1, int(abstain.sum()))
+        rec = tp / max(1, int((~answerable).sum()))
+        false = float(abstain[answerable].mean())
+        f1 = 2 * prec * rec / max(1e-9, prec + rec)
+        if false <= max_false and f1 > best:
+            best, best_t = f1, float(t)
+            best_stats = {"precision": prec, "recall": rec, "false_abstention": false}
+    return best_t, best_stats
+
+
+def choose_span_threshold(examples: list[Example]) -> float:
+    """The lowest span score at which giving the short answer beats quoting the sentence alone
+    (out-of-fold, factoid questions that are answerable)."""
+    from .evaluation import metrics
+
+    pairs = []
+    for e in examples:
+        if not e.answerable or e.features.kind not in langs.FACTOID or not len(e.oof_span_p):
+            continue
+        best = int(np.argmax(e.oof_span_p))
+        with_short = metrics.token_f1(e.features.spans[best].text, e.golds, "de")
+        sentence = e.features.sentences[int(np.argmax(e.oof_sentence_p))].text
+        pairs.append((float(e.oof_span_p[best]), with_short - metrics.token_f1(sentence, e.golds, "de")))
+    pairs.sort()
+    gains = np.array([g for _, g in pairs])
+    # Dropping the short answer below threshold t loses the gains of the spans scored below t.
+    best_t, best = 0.0, 0.0
+    for i, (score, _) in enumerate(pairs):
+        total = -gains[:i].sum()
+        if total > best:
+            best, best_t = total, score
+    return best_t
+
+
+def save(result: dict, folder: Path, meta: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("sentence", "span", "answerable"):
+        from_sklearn(result[name]).save(folder / f"{name}.npz")
+    meta = dict(meta, answerable_threshold=result["answerable_threshold"],
+                span_threshold=result["span_threshold"], second_quote_ratio=0.5,
+                out_of_fold_abstention=result["oof"], sentence_features=SENTENCE_FEATURES,
+                span_features=SPAN_FEATURES, answerable_features=ANSWERABLE_FEATURES)
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .embedding import Embedder
+    from .evaluation import data
+    from .settings import Settings
+
+    ap = argparse.ArgumentParser(prog="python -m rag train-reader", description=__doc__.split("\n")[0])
+    ap.add_argument("--xquad", type=Path, default=data.DEFAULT_XQUAD, help="XQuAD folder")
+    ap.add_argument("--out", type=Path, default=MODEL_DIR, help="where the models go")
+    ap.add_argument("--work", type=Path, default=PROJECT_ROOT / ".cache" / "reader-train",
+                    help="scratch folder for the dev store")
+    ap.add_argument("--questions", type=int, default=None, help="dev questions per language (default all)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import sklearn
+
+    from .results import RagError
+
+    try:
+        data.load_xquad(args.xquad)
+    except RagError as e:
+        log.error("%s", e)
+        return 2
+    from threadpoolctl import threadpool_limits
+    import torch
+
+    # One thread: the same result on every machine, and OpenMP spinning on a busy 2-core machine
+    # was several times slower than a single thread (embedding and tree fitting alike).
+    torch.set_num_threads(1)
+    embedder = Embedder(Settings.from_env())
+    examples = collect(args.xquad, args.work, embedder, args.questions)
+    with threadpool_limits(1):
+        result = train(examples)
+    meta = {"command": "python -m rag train-reader" + (f" --questions {args.questions}" if args.questions else ""),
+            "data": "XQuAD (google-deepmind/xquad, CC BY-SA 4.0) dev articles: even article index",
+            "questions": len(examples) // 2, "scikit_learn": sklearn.__version__,
+            "embedding_model": embedder.name}
+    save(result, args.out, meta)
+    log.info("saved to %s; abstention threshold %.3f, span threshold %.3f, out-of-fold %s", args.out,
+             result["answerable_threshold"], result["span_threshold"], result["oof"])
+    return 0

@@ -1,0 +1,73 @@
+"""Short answers in the reader's language: dates, weekdays, numbers and units taken from a German
+article are written the English way for English questions ("am Samstag" -> "on Saturday",
+"3. Oktober 2023" -> "3 October 2023", "1,5 Millionen Euro" -> "1.5 million euros"). Names and
+other words stay as the article writes them."""
+from __future__ import annotations
+
+import re
+
+from . import lang as langs
+
+_DE_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{3})+(?:,\d+)?$|^\d+,\d+$")
+_ORDINAL = re.compile(r"^(\d{1,2})\.$")
+_PREPOSITION = {"am": "on", "im": "in", "seit": "since", "bis": "until", "ab": "from", "um": "at",
+                "vor": "before", "nach": "after", "in": "in"}
+_SHORT_MONTHS = {"jan", "feb", "mär", "apr", "jun", "jul", "aug", "sep", "sept", "okt", "nov", "dez"}
+_NUMBER_WORD_EN = {"zwei": "two", "drei": "three", "vier": "four", "fünf": "five", "sechs": "six",
+                   "sieben": "seven", "acht": "eight", "neun": "nine", "zehn": "ten", "elf": "eleven",
+                   "zwölf": "twelve", "zwanzig": "twenty", "hundert": "hundred", "tausend": "thousand",
+                   "dutzend": "dozen", "beiden": "both", "beide": "both", "hälfte": "half"}
+_EXTRA = {"jahrhundert": "century", "jahrhunderts": "century", "jahrzehnt": "decade", "und": "and",
+          "bis": "to", "etwa": "about", "rund": "about", "fast": "almost", "mehr als": "more than",
+          "über": "over", "knapp": "nearly", "ungefähr": "about", "heute": "today", "gestern": "yesterday"}
+
+
+def german_number_to_english(word: str) -> str:
+    """1.000.000 -> 1,000,000; 3,5 -> 3.5; anything else unchanged."""
+    if not _DE_NUMBER.match(word):
+        return word
+    whole, _, frac = word.partition(",")
+    whole = whole.replace(".", ",")
+    return f"{whole}.{frac}" if frac else whole
+
+
+def _word_to_english(word: str, en, de) -> str:
+    low = word.lower()
+    month = de.MONTHS.get(low.rstrip("."))
+    # "Jan", "Aug" alone are names more often than months; abbreviations count with their period.
+    if month and (low not in _SHORT_MONTHS or low.endswith(".")):
+        return en.MONTH_NAMES[month]
+    if low in de.NUMBER_WORDS and low in _NUMBER_WORD_EN:
+        return _NUMBER_WORD_EN[low]
+    day = de.WEEKDAYS.get(low)
+    if day is not None:
+        return en.WEEKDAY_NAMES[day]
+    if low in de.SCALES:
+        return de.SCALES[low]
+    if low in de.UNITS:
+        return de.UNITS[low]
+    if low in _EXTRA:
+        return _EXTRA[low]
+    m = _ORDINAL.match(word)
+    if m:
+        return m.group(1)
+    return german_number_to_english(word)
+
+
+def to_english(phrase: str) -> str:
+    """`phrase` (from a German article) with its dates, numbers and units in English."""
+    en, de = langs.rules("en"), langs.rules("de")
+    words = phrase.split()
+    out = [_word_to_english(w, en, de) for w in words]
+    if len(words) >= 2 and words[0].lower() in _PREPOSITION and _is_time(words[1:], de):
+        out[0] = _PREPOSITION[words[0].lower()]
+    return " ".join(out)
+
+
+def _is_time(words: list[str], de) -> bool:
+    w = words[0].lower().rstrip(".")
+    return w in de.MONTHS or w in de.WEEKDAYS or w.isdigit() or bool(_ORDINAL.match(words[0]))
+
+
+def short_answer(phrase: str, lang: str) -> str:
+    return to_english(phrase) if lang == "en" else phrase

@@ -1,0 +1,79 @@
+"""Candidate short answers inside a sentence, and what kind of phrase each one is.
+
+A candidate is any run of up to MAX_WORDS words that crosses no punctuation and neither starts nor
+ends with a function word; the reader's model decides which one answers the question. The kind
+flags (number, year, date, name, ...) are what lets it match "wann" to a date and "wer" to a name
+without a German NER model (none is available offline)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from . import lang as langs
+from .lexical import stopwords
+from .text import Token, fold, tokens
+
+MAX_WORDS = 7
+# Punctuation a phrase may not cross; the others (quotes, brackets) end it as well.
+_YEAR = re.compile(r"^(1[0-9]{3}|20[0-9]{2})(er)?$")
+_NUMBER = re.compile(r"^\d+(?:[.,:]\d+)*\.?(?:\s?%)?$")
+
+
+@lru_cache(maxsize=1)
+def _stop() -> frozenset[str]:
+    return stopwords("de") | stopwords("en")
+
+
+@dataclass
+class SpanCandidate:
+    sentence: int        # index of the sentence among the reader's candidates
+    i: int               # token range [i, j) in that sentence
+    j: int
+    start: int           # character offsets within the sentence
+    end: int
+    text: str
+
+
+def word_kinds(word: str) -> dict[str, bool]:
+    """Flags of a single word; a phrase's flags are built from its words'."""
+    low = word.lower().rstrip(".")
+    number_word = any(low in langs.rules(c).NUMBER_WORDS for c in langs.SUPPORTED)
+    return {
+        "digit": any(ch.isdigit() for ch in word),
+        "number": bool(_NUMBER.match(word)) or number_word,
+        "year": bool(_YEAR.match(word)),
+        "month": langs.month_number(low) is not None,
+        "weekday": langs.weekday_number(low) is not None,
+        "time": any(low in langs.rules(c).TIME_WORDS for c in langs.SUPPORTED),
+        "scale": any(low in langs.rules(c).SCALES for c in langs.SUPPORTED),
+        "unit": low in langs.rules("de").UNITS,
+        "cap": word[:1].isupper(),
+        "upper": len(word) > 1 and word.isupper(),
+        "role": any(langs.rules(c).ROLE.match(word) for c in langs.SUPPORTED),
+    }
+
+
+def sentence_spans(sentence_index: int, sentence: str, toks: list[Token] | None = None) -> list[SpanCandidate]:
+    toks = tokens(sentence) if toks is None else toks
+    stop = _stop()
+    out = []
+    n = len(toks)
+    for i in range(n):
+        if not toks[i].is_word or toks[i].text.lower() in stop:
+            continue
+        for j in range(i + 1, min(n, i + MAX_WORDS) + 1):
+            last = toks[j - 1]
+            if not last.is_word:
+                break
+            if last.text.lower() in stop:
+                continue
+            s, e = toks[i].start, last.end
+            out.append(SpanCandidate(sentence_index, i, j, s, e, sentence[s:e]))
+    return out
+
+
+def content_words(text: str) -> set[str]:
+    """Folded words of `text` that carry meaning (no function words, no one-letter words)."""
+    stop = _stop()
+    return {fold(t.text) for t in tokens(text) if t.is_word and t.text.lower() not in stop and len(t.text) > 1}
