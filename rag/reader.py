@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lang as langs
+from . import lang as langs, language
 from .boosted_trees import TreeEnsemble
 from .cleaning import to_source
 from .reader_features import Features, featurize, span_features
@@ -182,8 +182,17 @@ def _compose(r: Reading, lang: str, short: str, chosen: list[int]) -> tuple[str,
         parts.append(f"{lead.format(n=n)}: {ph['quote'].format(q=s.text)}")
     text = " ".join(parts)
     if short:
-        text = f"{short_answer(short, lang)}. {text}"
+        text = f"{_short_for(short, lang)}. {text}"
     return text, citations, False
+
+
+def _short_for(short: str, lang: str) -> str:
+    """The short answer as the reader sees it: dates and numbers in their language; a phrase that
+    stays German for an English reader is quoted as the article's words."""
+    out = short_answer(short, lang)
+    if lang != "de" and language.detect(out, default=lang) != lang:
+        out = langs.rules(lang).PHRASES["quote"].format(q=out)
+    return out
 
 
 def _abstain(r: Reading, lang: str) -> tuple[str, list[Citation], bool]:

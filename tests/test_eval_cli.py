@@ -144,11 +144,18 @@ def test_bench_measures_each_corpus_size(full_run):
 def test_answers_in_both_modes_on_the_user_gold_file(full_run):
     _, _, results, requests = full_run
     ans = results["answers"]
-    assert ans["modes"] == ["extractive", "llm"]
+    assert ans["modes"] == ["extractive", "baseline", "llm"]
     runs = {(r["dataset"], r["mode"]): r for r in ans["runs"]}
-    assert set(runs) == {(d, m) for d in ("gold:gold.jsonl", "xquad-de", "xquad-en") for m in ("extractive", "llm")}
+    assert set(runs) == {(d, m) for d in ("gold:gold.jsonl", "xquad-de", "xquad-en")
+                         for m in ("extractive", "baseline", "llm")}
     assert runs[("gold:gold.jsonl", "extractive")]["summary"]["n"] == len(GOLD)
-    assert runs[("xquad-de", "llm")]["summary"]["n"] == 1
+    assert runs[("gold:gold.jsonl", "baseline")]["answer_modes_seen"] == ["extractive-baseline"]
+    # XQuAD: test-split questions only, one answerable and one about a held-out paragraph.
+    assert runs[("xquad-de", "llm")]["summary"]["n"] == 2
+    xq = ans["records"]["xquad-de/extractive"]
+    assert {x["category"] for x in xq} == {"xquad", "unanswerable"}
+    assert all(x["id"] and data.split_of(data.Paragraph(x["gold_sources"][0], "", "")) == "test"
+               for x in xq if x["answerable"])
     assert runs[("gold:gold.jsonl", "llm")]["answer_modes_seen"] == ["llm:scripted"]
     assert runs[("gold:gold.jsonl", "llm")]["summary"]["generated"] == 1.0
     assert runs[("gold:gold.jsonl", "extractive")]["summary"]["generated"] == 0.0
