@@ -81,6 +81,11 @@ def ensure(source: str, settings: Settings, backend: str, progress: Callable[[st
                 shutil.rmtree(tmp, ignore_errors=True)
     except OSError as e:
         raise RagError(f"Writing the converted embedding model to '{target}' failed: {e}.") from None
+    except (RagError, KeyboardInterrupt):
+        raise
+    except Exception as e:   # an exporter failure on an unusual model: say what to do instead
+        raise RagError(f"Converting the embedding model for {backend} failed ({type(e).__name__}: {e}); "
+                       f"set RAG_EMBEDDING_BACKEND=torch to run it unconverted.") from None
     say(f"Embedding model converted for {backend} in {time.monotonic() - started:.0f} s ({target}).")
     return target
 
