@@ -75,6 +75,8 @@ class Assistant:
 
         s = self.settings
         out = {"mode": "extractive", "llm": "", "embedding_model": self.embedder.name,
+               "embedding_backend": getattr(self.embedder, "backend", ""),
+               "embedding_precision": getattr(self.embedder, "precision", ""),
                "store": s.chroma_url or str(s.store_dir), "chunks": self.store.count(), "top_k": s.top_k}
         if not llm_mod.enabled(s):
             return out

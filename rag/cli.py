@@ -1,4 +1,4 @@
-"""Command line: python -m rag ingest|ask|chat|search|articles|remove ..."""
+"""Command line: python -m rag ingest|ask|chat|search|articles|info|remove ..."""
 from __future__ import annotations
 
 import argparse
@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("eval", help="evaluation and benchmarks (python -m rag eval --help)", add_help=False)
 
     sp = sub.add_parser("articles", help="list the stored articles")
+    common(sp)
+    sp.add_argument("--json", action="store_true")
+
+    sp = sub.add_parser("info", help="the answer mode, embedding model and backend, and store in use")
     common(sp)
     sp.add_argument("--json", action="store_true")
 
@@ -162,6 +166,11 @@ def run(args) -> int:
             for r in rows:
                 print(f"{r['chunks']:4d} chunks  {r['outlet'] or '-':20.20s}  {r['title'][:70]}  ({r['source']})")
             print(f"{len(rows)} articles")
+        return 0
+    if args.command == "info":
+        info = _open(args).info()
+        print(json.dumps(info, ensure_ascii=False, indent=2) if args.json
+              else "\n".join(f"{k}: {v}" for k, v in info.items()))
         return 0
     if args.command == "remove":
         bot = _open(args)
