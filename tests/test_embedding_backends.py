@@ -215,3 +215,83 @@ def test_failed_conversion_leaves_nothing_behind(tmp_path, monkeypatch):
     monkeypatch.setattr(model_export, "_convert", _fake_convert(calls))
     target = model_export.ensure(_source(), settings, "onnx")
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [target.name]
+
+
+# --- the ingest pipeline ----------------------------------------------------------------------
+def _prepare_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "ingest-prepare"]
+
+
+def test_ingest_overlaps_preparing_with_embedding(make_assistant, tmp_path, monkeypatch):
+    """Files are prepared while earlier ones are being embedded, and the result is what a plain
+    one-file-after-another sync gives: every file, in order, with its problems reported."""
+    from rag import ingest
+
+    folder = tmp_path / "articles"
+    shutil.copytree(ROOT / "seeds", folder)
+    (folder / "zz_empty.txt").write_text("   \n", encoding="utf-8")
+    monkeypatch.setattr(ingest, "_EMBED_GROUP", 1)   # embed after every file
+    prepared_during_embedding = []
+    bot = make_assistant(seed=False)
+    real_passages, real_prepare = bot.embedder.passages, ingest.prepare
+    embedding = threading.Event()
+    calls = {"prepare": 0}
+
+    def passages(texts, **kw):
+        embedding.set()
+        try:
+            threading.Event().wait(0.3)   # an embedding that takes a while
+            return real_passages(texts, **kw)
+        finally:
+            embedding.clear()
+
+    def prepare(doc, settings):
+        calls["prepare"] += 1
+        threading.Event().wait(0.1)   # so that the first file's embedding starts before the last is prepared
+        if embedding.is_set():
+            prepared_during_embedding.append(doc.path)
+        return real_prepare(doc, settings)
+
+    monkeypatch.setattr(bot.embedder, "passages", passages)
+    monkeypatch.setattr(ingest, "prepare", prepare)
+    seen = []
+    report = bot.ingest([folder], progress=lambda d, t, m: seen.append((d, t, m)))
+    assert len(report.added) == 5 and [p.path.endswith("zz_empty.txt") for p in report.failed] == [True]
+    assert [d for d, _, _ in seen] == [1, 2, 3, 4, 5, 6] and seen[-1][2] == "zz_empty.txt"
+    assert calls["prepare"] == 5 and prepared_during_embedding   # overlap happened
+    assert bot.store.count() == report.chunks_added and not _prepare_threads()
+
+
+def test_ingest_errors_stop_the_prepare_thread(make_assistant, tmp_path, monkeypatch):
+    from rag import ingest
+
+    bot = make_assistant(seed=False)
+    monkeypatch.setattr(ingest, "_EMBED_GROUP", 1)
+
+    def broken_prepare(doc, settings):
+        raise ValueError("a cleaning rule is broken")
+
+    monkeypatch.setattr(ingest, "prepare", broken_prepare)
+    with pytest.raises(ValueError, match="cleaning rule"):
+        bot.ingest([ROOT / "seeds"])
+    assert not _prepare_threads()
+
+    monkeypatch.undo()
+    monkeypatch.setattr(ingest, "_EMBED_GROUP", 1)
+
+    def full_disk(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bot.store, "upsert", full_disk)
+    with pytest.raises(OSError):
+        bot.ingest([ROOT / "seeds"])
+    assert not _prepare_threads()
+
+
+def test_info_shows_backend_and_precision(tmp_path, capsys):
+    from rag.cli import main
+
+    assert main(["info", "--store", str(tmp_path / "store"), "--no-seed", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["embedding_backend"] == "openvino"
+    assert info["embedding_precision"] == openvino_precision()
