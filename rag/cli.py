@@ -79,13 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("--json", action="store_true")
 
+    sp = sub.add_parser("info", help="the answer mode, embedding model and backend, and store in use")
+    common(sp)
+    sp.add_argument("--json", action="store_true")
+
     sp = sub.add_parser("remove", help="remove articles from the store (files stay on disk)")
     common(sp)
     sp.add_argument("sources", nargs="+")
-
-    sp = sub.add_parser("info", help="answer mode, embedding model, store and its size")
-    common(sp)
-    sp.add_argument("--json", action="store_true")
 
     sp = sub.add_parser("feedback", help="thumbs up/down given in the browser chat")
     common(sp)
@@ -185,16 +185,16 @@ def run(args) -> int:
                 print(f"{r['chunks']:4d} chunks  {r['outlet'] or '-':20.20s}  {r['title'][:70]}  ({r['source']})")
             print(f"{len(rows)} articles")
         return 0
-    if args.command == "remove":
-        bot = _open(args)
-        report = bot.remove(args.sources)
-        print(report.summary())
-        return 0 if not report.failed else 1
     if args.command == "info":
         info = _open(args).info()
         print(json.dumps(info, ensure_ascii=False, indent=2) if args.json
               else "\n".join(f"{k}: {v}" for k, v in info.items()))
         return 0
+    if args.command == "remove":
+        bot = _open(args)
+        report = bot.remove(args.sources)
+        print(report.summary())
+        return 0 if not report.failed else 1
     if args.command == "feedback":
         return _export_feedback(_settings(args), args.output)
     return 2

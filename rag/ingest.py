@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+import queue
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from . import chunking, cleaning, loading
 from .embedding import Embedder
@@ -16,7 +18,8 @@ from .store import ChunkStore, segments_json
 
 Progress = Callable[[int, int, str], None]   # (done, total, message)
 
-_EMBED_GROUP = 64   # chunks embedded and written together
+_EMBED_GROUP = 128   # chunks embedded and written together; the embedder sorts them by length
+_PREPARE_AHEAD = 64  # files read, cleaned and chunked ahead of the embedding
 
 
 @dataclass
@@ -125,12 +128,90 @@ def _check_duplicate(doc: loading.SourceDoc, owners: dict[str, str]) -> None:
                         f"not stored again")
 
 
-def _record(report: IngestReport, doc: loading.SourceDoc, prepared: PreparedDoc,
-            owners: dict[str, str]) -> None:
-    """What the report and the duplicate check learn from a prepared file."""
+def _record(report: IngestReport, doc: loading.SourceDoc, prepared: PreparedDoc) -> None:
+    """What the report learns from a prepared file."""
     report.cleaned.append(prepared.loss)
     report.warnings += [FileProblem(doc.path, note) for note in doc.notes]
-    owners.setdefault(doc.sha256, doc.path)
+
+
+@dataclass
+class _PreparedFile:
+    source: str
+    existed: bool
+    chunks: list[PreparedChunk] | None   # None: unchanged since the last sync (or a problem)
+    problem: FileProblem | None = None
+    duplicate: bool = False              # `problem` says which stored file has the same content
+    doc: loading.SourceDoc | None = None
+    prepared: PreparedDoc | None = None
+
+
+def _prepared(todo: list[tuple[Path, bool]], stored: dict, settings: Settings) -> Iterator[_PreparedFile]:
+    """Each file to sync, read, cleaned and chunked; or why it is unchanged, a duplicate or
+    unreadable. Runs in the prepare thread, which alone owns `owners` (content hash -> file)."""
+    owners = {s.doc_hash: src for src, s in stored.items()}
+    for f, existed in todo:
+        src = str(f)
+        try:
+            data_hash = loading.file_hash(f.read_bytes()) if existed else None
+            if existed and stored[src].doc_hash == data_hash and stored[src].consistent \
+                    and stored[src].prep == PREP_VERSION:
+                yield _PreparedFile(src, existed, None)
+                continue
+            doc = loading.read(f, settings.max_file_bytes)
+            if not existed:
+                _check_duplicate(doc, owners)
+            prepared = prepare_document(doc, settings)
+            owners.setdefault(doc.sha256, doc.path)
+            yield _PreparedFile(src, existed, prepared.chunks, doc=doc, prepared=prepared)
+        except Duplicate as e:
+            yield _PreparedFile(src, existed, None, FileProblem(src, str(e)), duplicate=True)
+        except loading.UnreadableFile as e:
+            yield _PreparedFile(src, existed, None, FileProblem(src, f"{Path(src).name} {e}"))
+        except OSError as e:
+            yield _PreparedFile(src, existed, None,
+                                FileProblem(src, f"{Path(src).name} cannot be read ({e.strerror or e})"))
+
+
+_DONE = object()
+
+
+def _ahead(items: Iterator, depth: int) -> Iterator:
+    """Yield what `items` yields, computed in a worker thread up to `depth` items ahead. An
+    exception in the worker is raised here; leaving the loop early stops the worker."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(x) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            for x in items:
+                if not put(("item", x)):
+                    return
+            put(("done", _DONE))
+        except BaseException as e:   # handed to the consuming thread, which raises it
+            put(("error", e))
+
+    worker = threading.Thread(target=work, name="ingest-prepare", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, x = q.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise x
+            yield x
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _under(path: str, folder: Path) -> bool:
@@ -193,31 +274,22 @@ def sync(paths: list[str | Path], store: ChunkStore, embedder: Embedder, setting
         pending, pending_chunks = [], 0
 
     known_ids: set[str] = set()
-    owners = {s.doc_hash: src for src, s in stored.items()}   # content hash -> stored file
-    for done, (f, existed) in enumerate(todo, 1):
-        src = str(f)
-        try:
-            data_hash = loading.file_hash(f.read_bytes()) if existed else None
-            if existed and stored[src].doc_hash == data_hash and stored[src].consistent \
-                    and stored[src].prep == PREP_VERSION:
-                report.unchanged.append(src)
-            else:
-                doc = loading.read(f, settings.max_file_bytes)
-                if not existed:
-                    _check_duplicate(doc, owners)
-                prepared = prepare_document(doc, settings)
-                chunks = prepared.chunks
-                _record(report, doc, prepared, owners)
-                if existed and _vectors_reusable(stored[src], chunks):
-                    known_ids.update(stored[src].ids)
-                pending.append((src, existed, chunks))
-                pending_chunks += len(chunks)
-        except Duplicate as e:
-            report.duplicates.append(FileProblem(src, str(e)))
-        except loading.UnreadableFile as e:
-            report.failed.append(FileProblem(src, f"{Path(src).name} {e}"))
-        except OSError as e:
-            report.failed.append(FileProblem(src, f"{Path(src).name} cannot be read ({e.strerror or e})"))
+    # Reading, cleaning and chunking run in a thread a few files ahead, so that they overlap with
+    # the embedding of the files before (the model releases the GIL while it computes).
+    for done, item in enumerate(_ahead(_prepared(todo, stored, settings), _PREPARE_AHEAD), 1):
+        src = item.source
+        if item.duplicate:
+            report.duplicates.append(item.problem)
+        elif item.problem is not None:
+            report.failed.append(item.problem)
+        elif item.chunks is None:
+            report.unchanged.append(src)
+        else:
+            _record(report, item.doc, item.prepared)
+            if item.existed and _vectors_reusable(stored[src], item.chunks):
+                known_ids.update(stored[src].ids)
+            pending.append((src, item.existed, item.chunks))
+            pending_chunks += len(item.chunks)
         if pending_chunks >= _EMBED_GROUP:
             flush()
         if bar:

@@ -27,6 +27,10 @@ class Settings:
     query_prompt: str = "query: "
     passage_prompt: str = "passage: "
     embed_batch_size: int = 16
+    # Engine that runs the embedding model: auto | openvino | onnx | torch. auto = OpenVINO (bf16
+    # where the CPU has it) if installed, else ONNX Runtime, else torch; torch on CUDA with a GPU.
+    # The vectors are equivalent (cosine > 0.999), so a store stays valid across backends.
+    embedding_backend: str = "auto"
 
     # Chunking, in characters: e5-small sees 512 tokens; ~1000 German characters stay well inside.
     chunk_chars: int = 900

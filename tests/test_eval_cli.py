@@ -139,6 +139,13 @@ def test_bench_measures_each_corpus_size(full_run):
     cs = b["cold_start"]
     assert "error" not in cs, cs
     assert cs["runs"] == 1 and cs["peak_rss_mb"] > 100 and cs["answer"]
+    # torch and the default backend side by side, on the same articles
+    backends = {r["requested"]: r for r in b["backends"]}
+    assert set(backends) == {"torch", "auto"} and backends["torch"]["backend"] == "torch fp32 (cpu)"
+    for r in backends.values():
+        assert r["ingest"]["chunks"] == b["throughput"]["chunks"] and r["model"]["chunks_per_s"] > 0
+        assert r["query_embedding"]["n"] == r["answer"]["n"] == 2
+        assert "error" not in r["cold_start"] and r["cold_start"]["peak_rss_mb"] > 100
 
 
 def test_answers_in_both_modes_on_the_user_gold_file(full_run):

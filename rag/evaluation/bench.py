@@ -108,10 +108,12 @@ _WRAPPER = (
 )
 
 
-def cold_start(store_dir: Path, question: str, runs: int = 3) -> dict:
+def cold_start(store_dir: Path, question: str, runs: int = 3, backend: str | None = None) -> dict:
     """A fresh `python -m rag ask` process on an existing store: interpreter, imports, model load,
     store open, one answer. Peak RSS is that process's own high-water mark."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False", TOKENIZERS_PARALLELISM="false")
+    if backend:
+        env["RAG_EMBEDDING_BACKEND"] = backend
     args = ["ask", "--store", str(store_dir), "--no-seed", "--json", question]
     cmd = [sys.executable, "-c", _WRAPPER] + args
     first_output, total, answers, peaks = [], [], [], []
@@ -182,3 +184,72 @@ def run(out: Path, embedder, seed_files: list[Path], gnad_files: list[Path], que
     log("bench: cold start")
     result["cold_start"] = cold_start(stores[sizes[-1]][0], questions[0], cold_runs)
     return result
+
+
+# --- embedding backends side by side ---------------------------------------------------------
+def compare_backends(out: Path, default_embedder, backends: list[str], seed_files: list[Path],
+                     gnad_files: list[Path], questions: list[str], size: int, cold_runs: int = 3) -> list[dict]:
+    """The same measurements for each embedding backend (e.g. torch and the default) in one run:
+    the model's own chunks/s, ingest chunks/s into a fresh store, query-embedding and extractive
+    answer p50, cold start and its peak RSS. Latencies and cold starts alternate between the
+    backends, so that load from other work on the machine hits them alike: compare ratios."""
+    from ..embedding import Embedder, choose_backend
+    from ..settings import Settings
+
+    size = min(size, len(gnad_files))
+    rows, bots = [], []
+    for name in backends:
+        choice = choose_backend(Settings.from_env(embedding_backend=name))
+        embedder = default_embedder if (default_embedder.backend, default_embedder.precision) == (
+            choice.backend, choice.precision) else Embedder(Settings.from_env(embedding_backend=name))
+        row = {"requested": name, "backend": embedder.describe()}
+        store_dir = out / "stores" / f"backend-{embedder.backend}"
+        shutil.rmtree(store_dir, ignore_errors=True)
+        bot = open_bot(store_dir, embedder, embedding_backend=name)
+        log(f"bench: {row['backend']}: ingest seeds + {size} articles")
+        sync_corpus(bot, seed_files, "ingest seeds")
+        step = _ingest(bot, gnad_files[:size], f"ingest 10kGNAD 0-{size} ({embedder.backend})")
+        row["ingest"] = dict(step, chunks_per_s=round(step["chunks"] / step["seconds"], 2) if step["seconds"] else None)
+        row["model"] = embedding_ceiling(embedder, bot.settings, gnad_files)
+        row["store"] = str(store_dir)
+        rows.append(row)
+        bots.append(bot)
+    log("bench: backends: query embedding and answer latency")
+    for row, lat in zip(rows, _embed_and_answer_latency(bots, questions)):
+        row.update(lat)
+    log("bench: backends: cold start")
+    for run in range(cold_runs):
+        for row, name in zip(rows, backends):
+            one = cold_start(Path(row["store"]), questions[0], 1, backend=name)
+            row.setdefault("_cold", []).append(one)
+    for row in rows:
+        row["cold_start"] = _merge_cold(row.pop("_cold"))
+    return rows
+
+
+def _embed_and_answer_latency(bots: list, questions: list[str]) -> list[dict]:
+    for bot in bots:   # warm-up: the language detector, the first compiled shapes
+        bot.ask(questions[0])
+    q_ms = [[] for _ in bots]
+    a_ms = [[] for _ in bots]
+    for q in questions:
+        for i, bot in enumerate(bots):
+            t0 = time.perf_counter()
+            bot.embedder.queries([q])
+            t1 = time.perf_counter()
+            bot.ask(q)
+            t2 = time.perf_counter()
+            q_ms[i].append((t1 - t0) * 1000)
+            a_ms[i].append((t2 - t1) * 1000)
+    return [{"query_embedding": metrics.latency_summary(q), "answer": metrics.latency_summary(a)}
+            for q, a in zip(q_ms, a_ms)]
+
+
+def _merge_cold(runs: list[dict]) -> dict:
+    errors = [r["error"] for r in runs if "error" in r]
+    if errors:
+        return {"error": errors[0]}
+    first = [r["first_answer_ms"][0] for r in runs]
+    return {"command": runs[0]["command"], "runs": len(runs), "first_answer_ms": first,
+            "first_answer_median_ms": round(metrics.percentile(first, 50)),
+            "peak_rss_mb": max((r["peak_rss_mb"] or 0) for r in runs) or None}

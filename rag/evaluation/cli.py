@@ -52,6 +52,8 @@ def parser(prog: str) -> argparse.ArgumentParser:
                         "reader it replaced), llm (auto: extractive and baseline, llm too when configured)")
     p.add_argument("--sizes", default="200,1028", help="benchmark corpus sizes in 10kGNAD articles")
     p.add_argument("--cold-runs", type=int, default=3, help="cold-start runs")
+    p.add_argument("--backends", default="torch,auto",
+                   help="embedding backends measured side by side at the largest size ('' = none)")
     p.add_argument("--latency-questions", type=int, default=None,
                    help="seed gold questions timed at each corpus size (default: all)")
     return p
@@ -206,10 +208,18 @@ def run(args, command: str) -> int:
 def run_bench(r: Run) -> None:
     from . import bench
 
+    from ..embedding import choose_backend
+
     sizes = tuple(int(x) for x in r.args.sizes.split(",") if x.strip())
+    backends = [b.strip() for b in r.args.backends.split(",") if b.strip()]
+    for b in backends:   # a typo fails now, not after an hour of benchmarking
+        choose_backend(Settings.from_env(embedding_backend=b))
     meta = r.section_meta()
     questions = [g.question for g in data.load_gold(data.DEFAULT_GOLD)][:r.args.latency_questions]
     section = bench.run(r.out, r.embedder, r.seed_files(), r.gnad_files(), questions, sizes, r.args.cold_runs)
+    if backends and sizes:
+        section["backends"] = bench.compare_backends(r.out, r.embedder, backends, r.seed_files(), r.gnad_files(),
+                                                     questions, max(sizes), r.args.cold_runs)
     section["meta"] = meta
     section["cleaning_losses"] = data.cleaning_losses(data.gnad_docs(r.gnad))
     section["latency_questions"] = f"the {len(questions)} seed gold questions ({data.DEFAULT_GOLD.name})"

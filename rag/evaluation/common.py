@@ -91,8 +91,8 @@ def environment() -> dict:
     import importlib.metadata as md
 
     versions = {}
-    for pkg in ("torch", "sentence-transformers", "transformers", "chromadb", "llama-index-core",
-                "llama-index-embeddings-huggingface"):
+    for pkg in ("torch", "sentence-transformers", "transformers", "openvino", "onnxruntime", "chromadb",
+                "llama-index-core", "llama-index-embeddings-huggingface"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -109,7 +109,20 @@ def environment() -> dict:
         "cpus": os.cpu_count(),
         "load_average": [round(x, 2) for x in load],
         "versions": versions,
+        "embedding_backend": _embedding_backend(),
     }
+
+
+def _embedding_backend() -> str:
+    """The engine and precision the run's embedding model uses (RAG_EMBEDDING_BACKEND resolved)."""
+    from ..embedding import choose_backend
+    from ..results import RagError
+
+    try:
+        c = choose_backend(Settings.from_env())
+    except RagError as e:
+        return str(e)
+    return f"{c.backend} {c.precision} ({c.device})"
 
 
 def public_settings(settings: Settings) -> dict:

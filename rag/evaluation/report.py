@@ -262,6 +262,8 @@ def bench_section(b: dict, out: Path) -> list[str]:
                         "answer p50 ms", "answer p95 ms"], rows))
     plot_latency(b["stages"], out / "latency_vs_size.png")
     lines.append("\n![latency versus corpus size](latency_vs_size.png)\n")
+    if b.get("backends"):
+        lines += backends_section(b["backends"])
     cs = b["cold_start"]
     if "error" in cs:
         lines.append(f"Cold start failed: {cs['error']}")
@@ -275,11 +277,39 @@ def bench_section(b: dict, out: Path) -> list[str]:
     return lines
 
 
+def backends_section(rows: list[dict]) -> list[str]:
+    """Embedding backends side by side, with each one's ratio to the first (the baseline)."""
+    base = rows[0]
+
+    def ratio(row, get, faster_is_higher=True):
+        a, b = get(row), get(base)
+        if not a or not b:
+            return num(a)
+        return f"{num(a)} ({(a / b if faster_is_higher else b / a):.1f}x)"
+
+    table_rows = [[r["backend"], ratio(r, lambda x: x["model"]["chunks_per_s"]),
+                   ratio(r, lambda x: x["ingest"]["chunks_per_s"]),
+                   f"{100 * r['ingest']['chunks_per_s'] / r['model']['chunks_per_s']:.0f}%"
+                   if r["ingest"]["chunks_per_s"] and r["model"]["chunks_per_s"] else "–",
+                   ratio(r, lambda x: x["query_embedding"]["p50_ms"], False),
+                   ratio(r, lambda x: x["answer"]["p50_ms"], False),
+                   ratio(r, lambda x: x["cold_start"].get("first_answer_median_ms"), False),
+                   num(r["cold_start"].get("peak_rss_mb"), 0)] for r in rows]
+    ing = base["ingest"]
+    return ["\n**Embedding backends side by side** (same run; ingest of seeds + "
+            f"{ing['articles']:,} 10kGNAD articles into a fresh store each; ratios to {base['backend']} "
+            "in brackets, which hold on a busy machine where the absolute numbers do not):\n",
+            table(["backend", "model chunks/s", "ingest chunks/s", "ingest / model", "query embedding p50 ms",
+                   "extractive answer p50 ms", "cold start to first answer ms", "peak RSS MB (rag ask)"],
+                  table_rows), ""]
+
+
 def _meta_line(meta: dict) -> str:
     env = meta.get("environment", {})
     return (f"`{meta.get('command', '')}` — {meta.get('started', '')} to {meta.get('finished', '')}, "
             f"commit {env.get('git_commit', '?')}{' (uncommitted changes)' if env.get('git_dirty') else ''}, "
-            f"{env.get('cpus', '?')} CPUs, load {env.get('load_average', '?')}")
+            f"{env.get('cpus', '?')} CPUs, load {env.get('load_average', '?')}"
+            + (f", embedding {env['embedding_backend']}" if env.get("embedding_backend") else ""))
 
 
 def render(results: dict, out: Path) -> str:
