@@ -234,8 +234,10 @@ class ChunkStore:
         if marker.get("collection_id") != str(self.collection.id):
             self.lexical.clear()
             marker = {}
-        self.follower = Follower(self.changes, int(marker.get("watermark", started)),
-                                 self.settings.changelog_overlap_seconds)
+        watermark = int(marker.get("watermark", started))
+        if watermark < started - self.settings.changelog_retention_seconds * 1e6:
+            watermark = started     # the log no longer reaches back that far; the id comparison below covers it
+        self.follower = Follower(self.changes, watermark, self.settings.changelog_overlap_seconds)
         with self._refresh_lock:
             changed = self._reconcile_all()
             self._last_poll = time.monotonic()
