@@ -123,11 +123,9 @@ class ChunkStore:
         return out
 
     def dense(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[tuple[str, float]]:
-        """(id, cosine similarity), best first."""
-        n = self.count()
-        if not n:
-            return []
-        res = self.collection.query(query_embeddings=[embedding.tolist()], n_results=min(k, n),
+        """(id, cosine similarity), best first. Chroma returns fewer than k when it holds fewer
+        (no count() first: that would be one more round trip to a server per question)."""
+        res = self.collection.query(query_embeddings=[embedding.tolist()], n_results=k,
                                     where=where or None, include=["distances"])
         return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0])]
 
@@ -227,21 +225,26 @@ class ChunkStore:
         return {"collection_id": str(self.collection.id), "watermark": self.follower.watermark}
 
     def _sync_lexical(self) -> None:
-        """At start: trust the cache only if it was derived from this very collection; then
-        compare ids with Chroma and replay the log from the cache's position."""
+        """At start: a cache derived from this very collection and younger than the log's
+        retention is brought up to date by replaying the log; anything else is compared id by id
+        with Chroma (and rebuilt when there is no cache)."""
         started = now_us()
         marker = self.lexical.marker
         if marker.get("collection_id") != str(self.collection.id):
             self.lexical.clear()
             marker = {}
-        watermark = int(marker.get("watermark", started))
-        if watermark < started - self.settings.changelog_retention_seconds * 1e6:
-            watermark = started     # the log no longer reaches back that far; the id comparison below covers it
-        self.follower = Follower(self.changes, watermark, self.settings.changelog_overlap_seconds)
+        watermark = int(marker.get("watermark", 0))
+        fresh = bool(marker) and watermark >= started - self.settings.changelog_retention_seconds * 1e6
+        self.follower = Follower(self.changes, watermark if fresh else started,
+                                 self.settings.changelog_overlap_seconds)
         with self._refresh_lock:
-            changed = self._reconcile_all()
+            changed = 0 if fresh else self._reconcile_all()
             self._last_poll = time.monotonic()
         changed += self.refresh_lexical(force=True)
+        if fresh and self.count() != len(self.lexical):
+            # Something the log does not tell (a writer stopped between writing and logging).
+            with self._refresh_lock:
+                changed += self._reconcile_all()
         if changed or not marker:
             self.save()
 

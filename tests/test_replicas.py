@@ -124,3 +124,15 @@ def test_a_new_replica_starts_from_chroma_not_from_its_cache(make_assistant, chr
     assert again.store.count() == 0
     assert len(again.store.lexical) == 0
     assert again.search("Wer ist der Sprecher des Kremls?", mode="lexical") == []
+
+
+def test_a_chunk_written_without_a_log_entry_is_found_at_the_next_start(make_assistant, embedder):
+    """A writer that stopped between writing chunks and logging them: the next start notices
+    that Chroma and the cached index disagree and compares ids."""
+    bot = make_assistant(seed=True)
+    vector = embedder.passages(["Quokkazüchterverband Kärnten"])[0]
+    bot.store.collection.add(ids=["orphan"], embeddings=[vector.tolist()], documents=[ARTICLE],
+                             metadatas=[{"source": "orphan.txt", "title": "Quokka", "n_chunks": 1}])
+    again = make_assistant(seed=False)       # same store directory: the cache file is used
+    assert "orphan" in again.store.lexical.ids()
+    assert again.search(QUESTION, mode="lexical")[0].chunk_id == "orphan"

@@ -337,16 +337,20 @@ def run(args) -> dict:
         result["build"] = build_store(writer, args.chunks)
         log(f"store: {result['build']}")
         qs = queries(args.queries)
-        log("BM25: numpy index next to the dict index")
-        result["bm25"] = compare_indexes(writer.store, qs, work)
+        if "bm25" not in args.skip:
+            log("BM25: numpy index next to the dict index")
+            result["bm25"] = compare_indexes(writer.store, qs, work)
         for label in ("cold", "warm"):     # warm: the replica's cache file from the cold start exists
+            if label in args.skip:
+                continue
             log(f"start a fresh replica process ({label})")
             result[f"start_{label}"] = start_replica(url, work / "replica-start", args.collection)
         log("refresh after another replica's writes")
         t0 = time.perf_counter()
         reader = open_bot(work / "reader", embedder, lexical_refresh_seconds=0, **common)
         result["reader_open_in_process_s"] = round(time.perf_counter() - t0, 2)
-        result["refresh"] = refresh_after_writes(writer, reader, new_articles(work / "fresh", args.refreshes))
+        if "refresh" not in args.skip:
+            result["refresh"] = refresh_after_writes(writer, reader, new_articles(work / "fresh", args.refreshes))
         log("latency")
         result["latency_refresh_every_search"] = latencies(reader, qs, args.answers)
         reader.settings.lexical_refresh_seconds = 1.0     # the default
@@ -370,8 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--queries", type=int, default=40)
     p.add_argument("--answers", type=int, default=10, help="queries also answered in full")
     p.add_argument("--refreshes", type=int, default=5)
+    p.add_argument("--skip", default="", help="comma-separated parts to leave out: bm25, cold, warm, refresh")
     p.add_argument("--out", default="", help="also write the JSON result here")
     args = p.parse_args(argv)
+    args.skip = {x.strip() for x in args.skip.split(",") if x.strip()}
     result = run(args)
     text = json.dumps(result, ensure_ascii=False, indent=1)
     if args.out:
