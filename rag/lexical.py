@@ -1,19 +1,34 @@
-"""BM25 over German-stemmed tokens, persisted as JSON next to the store and updated in place.
+"""BM25 over German-stemmed tokens: one immutable numpy segment plus a small dict delta.
 
-Adding or removing a document touches only that document's postings; nothing is rebuilt per
-query or per ingest."""
+Why this shape: at 100k chunks, dict-of-dict postings cost gigabytes and a Python loop per
+posting; postings in numpy arrays (term-major, like a CSC matrix) score a query term with a few
+vectorised operations. A change (one ingested or removed article) goes into the small delta and a
+tombstone mask over the segment, so applying it costs milliseconds; the delta is merged into a new
+segment once it grows. Searches read one reference to an immutable state and never lock; changes
+build the next state and swap it in under a lock, so a search never sees half a change.
+
+The index is derived data: the store rebuilds and refreshes it from Chroma (rag/store.py); the
+file written by save() is only a cache."""
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import re
-from collections import Counter, defaultdict
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
+
+import numpy as np
 
 DATA_DIR = Path(__file__).parent / "data"
 _WORD = re.compile(r"\w+", re.UNICODE)
+_FORMAT = 2
+_MAX_TF = np.iinfo(np.uint16).max
 
 
 @lru_cache(maxsize=None)
@@ -39,77 +54,311 @@ def tokenize(text: str, lang: str = "de") -> list[str]:
     return _stemmer(lang).stemWords(words)
 
 
+def term_counts(text: str, lang: str = "de") -> dict[str, int]:
+    return dict(Counter(tokenize(text, lang)))
+
+
+# --- the immutable segment ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Segment:
+    """Documents in rows, terms in columns, stored twice: document-major (to drop a row and to
+    merge segments) and term-major (to score a query term)."""
+    ids: list[str]
+    rows: dict[str, int]
+    lengths: np.ndarray          # int32 [n]: tokens per document
+    vocab: dict[str, int]        # term -> column; shared by later segments, only ever grows
+    d_ptr: np.ndarray            # int64 [n+1]
+    d_term: np.ndarray           # int32 [nnz]
+    d_tf: np.ndarray             # uint16 [nnz]
+    t_ptr: np.ndarray            # int64 [V+1]
+    t_doc: np.ndarray            # int32 [nnz]
+    t_tf: np.ndarray             # uint16 [nnz]
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.lengths, self.d_ptr, self.d_term, self.d_tf, self.t_ptr,
+                                      self.t_doc, self.t_tf))
+
+
+def _segment(ids: list[str], lengths: np.ndarray, d_ptr: np.ndarray, d_term: np.ndarray,
+             d_tf: np.ndarray, vocab: dict[str, int]) -> Segment:
+    """Add the term-major copy to document-major arrays."""
+    n_terms = len(vocab)
+    row_of = np.repeat(np.arange(len(ids), dtype=np.int32), np.diff(d_ptr))
+    order = np.argsort(d_term, kind="stable")
+    t_ptr = np.zeros(n_terms + 1, dtype=np.int64)
+    np.cumsum(np.bincount(d_term, minlength=n_terms), out=t_ptr[1:])
+    return Segment(ids, {d: i for i, d in enumerate(ids)}, lengths.astype(np.int32), vocab,
+                   d_ptr, d_term, d_tf, t_ptr, row_of[order], d_tf[order])
+
+
+def _forward(docs: list[tuple[str, dict[str, int]]], vocab: dict[str, int]):
+    """Document-major arrays for new documents; unseen terms are appended to `vocab`."""
+    counts = np.fromiter((len(tf) for _, tf in docs), dtype=np.int64, count=len(docs))
+    d_ptr = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum(counts, out=d_ptr[1:])
+    nnz = int(d_ptr[-1])
+    d_term = np.fromiter((vocab.setdefault(t, len(vocab)) for _, tf in docs for t in tf),
+                         dtype=np.int32, count=nnz)
+    d_tf = np.fromiter((min(n, _MAX_TF) for _, tf in docs for n in tf.values()), dtype=np.uint16, count=nnz)
+    lengths = np.fromiter((sum(tf.values()) for _, tf in docs), dtype=np.int64, count=len(docs))
+    return d_ptr, d_term, d_tf, lengths
+
+
+def build_segment(docs: list[tuple[str, dict[str, int]]], vocab: dict[str, int] | None = None) -> Segment:
+    vocab = dict(vocab or {})
+    d_ptr, d_term, d_tf, lengths = _forward(docs, vocab)
+    return _segment([d for d, _ in docs], lengths, d_ptr, d_term, d_tf, vocab)
+
+
+def merge_segment(seg: Segment, alive: np.ndarray, docs: list[tuple[str, dict[str, int]]]) -> Segment:
+    """A new segment with the live rows of `seg` followed by `docs` (vectorised; no per-posting
+    Python work for the old rows)."""
+    vocab = dict(seg.vocab)
+    counts = np.diff(seg.d_ptr)
+    keep = np.repeat(alive, counts)
+    n_ptr, n_term, n_tf, n_len = _forward(docs, vocab)
+    old_counts = counts[alive]
+    d_ptr = np.zeros(len(old_counts) + len(docs) + 1, dtype=np.int64)
+    np.cumsum(np.concatenate([old_counts, np.diff(n_ptr)]), out=d_ptr[1:])
+    ids = [seg.ids[i] for i in np.flatnonzero(alive)] + [d for d, _ in docs]
+    return _segment(ids, np.concatenate([seg.lengths[alive].astype(np.int64), n_len]), d_ptr,
+                    np.concatenate([seg.d_term[keep], n_term]), np.concatenate([seg.d_tf[keep], n_tf]),
+                    vocab)
+
+
+_EMPTY = build_segment([])
+
+
+# --- the state readers see ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class _State:
+    seg: Segment
+    alive: np.ndarray                      # bool [n]: segment rows not removed since
+    df: np.ndarray                         # int32 [V]: live segment rows per term
+    delta: dict[str, dict[str, int]]       # doc id -> term counts, for documents not in the segment
+    dpost: dict[str, dict[str, int]]       # term -> {doc id: tf} over the delta
+    n_docs: int
+    total: int                             # tokens over all live documents
+
+    @classmethod
+    def of(cls, seg: Segment) -> "_State":
+        alive = np.ones(len(seg.ids), dtype=bool)
+        df = np.diff(seg.t_ptr).astype(np.int32)
+        return cls(seg, alive, df, {}, {}, len(seg.ids), int(seg.lengths.sum()))
+
+
+@dataclass
+class _Change:
+    """The next state, built copy-on-write from the current one."""
+    base: _State
+    alive: np.ndarray | None = None
+    df: np.ndarray | None = None
+    delta: dict = field(default_factory=dict)
+    dpost: dict = field(default_factory=dict)
+    copied_terms: set = field(default_factory=set)
+    n_docs: int = 0
+    total: int = 0
+
+    def __post_init__(self):
+        self.delta, self.dpost = dict(self.base.delta), dict(self.base.dpost)
+        self.n_docs, self.total = self.base.n_docs, self.base.total
+
+    def remove(self, doc_id: str) -> None:
+        seg = self.base.seg
+        row = seg.rows.get(doc_id)
+        alive = self.alive if self.alive is not None else self.base.alive
+        if row is not None and alive[row]:
+            if self.alive is None:
+                self.alive, self.df = self.base.alive.copy(), self.base.df.copy()
+            self.alive[row] = False
+            self.df[seg.d_term[seg.d_ptr[row]:seg.d_ptr[row + 1]]] -= 1
+            self.n_docs -= 1
+            self.total -= int(seg.lengths[row])
+        tf = self.delta.pop(doc_id, None)
+        if tf is not None:
+            for term in tf:
+                self._postings(term).pop(doc_id, None)
+                if not self.dpost[term]:
+                    del self.dpost[term]
+            self.n_docs -= 1
+            self.total -= sum(tf.values())
+
+    def add(self, doc_id: str, tf: dict[str, int]) -> None:
+        self.remove(doc_id)
+        self.delta[doc_id] = tf
+        for term, n in tf.items():
+            self._postings(term)[doc_id] = n
+        self.n_docs += 1
+        self.total += sum(tf.values())
+
+    def _postings(self, term: str) -> dict[str, int]:
+        if term not in self.copied_terms:   # never mutate a dict a reader may be iterating
+            self.dpost[term] = dict(self.dpost.get(term, ()))
+            self.copied_terms.add(term)
+        return self.dpost.setdefault(term, {})
+
+    def state(self) -> _State:
+        alive = self.alive if self.alive is not None else self.base.alive
+        df = self.df if self.df is not None else self.base.df
+        return _State(self.base.seg, alive, df, self.delta, self.dpost, self.n_docs, self.total)
+
+
+def _compact(st: _State) -> _State:
+    return _State.of(merge_segment(st.seg, st.alive, list(st.delta.items())))
+
+
+# --- the index ---------------------------------------------------------------------------------
 class BM25Index:
-    def __init__(self, path: Path | None = None, k1: float = 1.2, b: float = 0.75, lang: str = "de"):
+    """BM25 (k1, b) with exact document frequencies. Thread-safe: any number of searches may run
+    while one thread applies changes."""
+
+    def __init__(self, path: Path | None = None, k1: float = 1.2, b: float = 0.75, lang: str = "de",
+                 compact_at: int = 2000):
         self.path = path
         self.k1, self.b, self.lang = k1, b, lang
-        self.docs: dict[str, dict[str, int]] = {}
-        self.lengths: dict[str, int] = {}
-        self.postings: dict[str, dict[str, int]] = defaultdict(dict)
-        self.total_length = 0
+        # The delta is merged into the segment when it exceeds this many documents or 5% of the segment.
+        self.compact_at = compact_at
+        self.marker: dict = {}     # what the cache file was derived from (set by the store)
+        self._state = _State.of(_EMPTY)
+        self._write = threading.Lock()
         if path and path.exists():
             self._load()
 
+    # --- reading ---
     def __len__(self) -> int:
-        return len(self.docs)
+        return self._state.n_docs
+
+    @property
+    def total_length(self) -> int:
+        return self._state.total
 
     def ids(self) -> set[str]:
-        return set(self.docs)
+        st = self._state
+        return {st.seg.ids[i] for i in np.flatnonzero(st.alive)} | set(st.delta)
 
-    def add(self, doc_id: str, text: str) -> None:
-        if doc_id in self.docs:
-            self.remove(doc_id)
-        tf = dict(Counter(tokenize(text, self.lang)))
-        self.docs[doc_id] = tf
-        self.lengths[doc_id] = sum(tf.values())
-        self.total_length += self.lengths[doc_id]
-        for term, n in tf.items():
-            self.postings[term][doc_id] = n
-
-    def remove(self, doc_id: str) -> None:
-        tf = self.docs.pop(doc_id, None)
-        if tf is None:
-            return
-        self.total_length -= self.lengths.pop(doc_id, 0)
-        for term in tf:
-            plist = self.postings.get(term)
-            if plist is not None:
-                plist.pop(doc_id, None)
-                if not plist:
-                    del self.postings[term]
+    def nbytes(self) -> int:
+        """Approximate memory of the arrays (the delta's dicts not counted)."""
+        st = self._state
+        return st.seg.nbytes() + st.alive.nbytes + st.df.nbytes
 
     def search(self, query: str, k: int = 10) -> list[tuple[str, float]]:
-        n = len(self.docs)
-        if not n:
+        st = self._state    # one immutable snapshot for the whole query
+        if not st.n_docs:
             return []
-        avg = self.total_length / n or 1.0
-        scores: dict[str, float] = defaultdict(float)
+        avg = st.total / st.n_docs or 1.0
+        seg_scores: np.ndarray | None = None
+        delta_scores: dict[str, float] = {}
         for term in set(tokenize(query, self.lang)):
-            plist = self.postings.get(term)
-            if not plist:
+            col = st.seg.vocab.get(term)
+            col = col if col is not None and col < len(st.df) else None
+            dp = st.dpost.get(term) or {}
+            df = (int(st.df[col]) if col is not None else 0) + len(dp)
+            if not df:
                 continue
-            idf = math.log(1 + (n - len(plist) + 0.5) / (len(plist) + 0.5))
-            for doc_id, tf in plist.items():
-                norm = tf + self.k1 * (1 - self.b + self.b * self.lengths[doc_id] / avg)
-                scores[doc_id] += idf * tf * (self.k1 + 1) / norm
-        return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+            idf = math.log(1 + (st.n_docs - df + 0.5) / (df + 0.5))
+            if col is not None and st.df[col]:
+                seg_scores = self._score_column(st, col, idf, avg, seg_scores)
+            for doc_id, tf in dp.items():
+                norm = tf + self.k1 * (1 - self.b + self.b * sum(st.delta[doc_id].values()) / avg)
+                delta_scores[doc_id] = delta_scores.get(doc_id, 0.0) + idf * tf * (self.k1 + 1) / norm
+        hits = list(delta_scores.items())
+        if seg_scores is not None:
+            hits += self._top_rows(st, seg_scores, k)
+        return sorted(hits, key=lambda kv: (-kv[1], kv[0]))[:k]
 
+    def _score_column(self, st: _State, col: int, idf: float, avg: float, scores: np.ndarray | None):
+        seg = st.seg
+        lo, hi = seg.t_ptr[col], seg.t_ptr[col + 1]
+        rows = seg.t_doc[lo:hi]
+        tf = seg.t_tf[lo:hi].astype(np.float64)
+        norm = tf + self.k1 * (1 - self.b + self.b * seg.lengths[rows] / avg)
+        if scores is None:
+            scores = np.zeros(len(seg.ids), dtype=np.float64)
+        scores[rows] += idf * tf * (self.k1 + 1) / norm    # rows are unique within a column
+        return scores
+
+    @staticmethod
+    def _top_rows(st: _State, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
+        scores[~st.alive] = 0.0
+        cand = np.flatnonzero(scores > 0)
+        if len(cand) > k:
+            kth = np.partition(scores[cand], len(cand) - k)[len(cand) - k]
+            cand = cand[scores[cand] >= kth]     # keep ties: the final sort breaks them by id
+        return [(st.seg.ids[i], float(scores[i])) for i in cand]
+
+    # --- changing ---
+    def add(self, doc_id: str, text: str) -> None:
+        self.apply({doc_id: text}, ())
+
+    def remove(self, doc_id: str) -> None:
+        self.apply({}, (doc_id,))
+
+    def apply(self, upserts: dict[str, str], removals: Iterable[str] = ()) -> None:
+        """Add or replace documents {id: text} and remove ids, as one atomic step for readers."""
+        counted = {doc_id: term_counts(text, self.lang) for doc_id, text in upserts.items()}
+        with self._write:
+            change = _Change(self._state)
+            for doc_id in removals:
+                change.remove(doc_id)
+            for doc_id, tf in counted.items():
+                change.add(doc_id, tf)
+            st = change.state()
+            if len(st.delta) > max(self.compact_at, len(st.seg.ids) // 20):
+                st = _compact(st)
+            self._state = st
+
+    def rebuild(self, docs: dict[str, str]) -> None:
+        """Replace everything with `docs` {id: text}, built in one pass."""
+        seg = build_segment([(d, term_counts(t, self.lang)) for d, t in docs.items()])
+        with self._write:
+            self._state = _State.of(seg)
+
+    def clear(self) -> None:
+        with self._write:
+            self._state = _State.of(_EMPTY)
+
+    # --- the cache file ---
     def save(self) -> None:
         if not self.path:
             return
+        with self._write:
+            if self._state.delta or not self._state.alive.all():
+                self._state = _compact(self._state)
+            seg = self._state.seg
+            marker = dict(self.marker)
+        header = {"version": _FORMAT, "lang": self.lang, "marker": marker}
+        buf = io.BytesIO()
+        np.savez(buf, header=_text_array(json.dumps(header)), ids=_text_array("\n".join(seg.ids)),
+                 terms=_text_array("\n".join(sorted(seg.vocab, key=seg.vocab.get))),
+                 lengths=seg.lengths, d_ptr=seg.d_ptr, d_term=seg.d_term, d_tf=seg.d_tf)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": 1, "lang": self.lang, "docs": self.docs}), encoding="utf-8")
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_bytes(buf.getbuffer())
         os.replace(tmp, self.path)   # atomic: a crash never leaves half an index
 
     def _load(self) -> None:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return   # unreadable index: the store re-syncs it from Chroma
-        for doc_id, tf in data.get("docs", {}).items():
-            self.docs[doc_id] = tf
-            self.lengths[doc_id] = sum(tf.values())
-            self.total_length += self.lengths[doc_id]
-            for term, n in tf.items():
-                self.postings[term][doc_id] = n
+            with np.load(self.path, allow_pickle=False) as z:
+                header = json.loads(_array_text(z["header"]))
+                if header.get("version") != _FORMAT or header.get("lang") != self.lang:
+                    return
+                ids = _split(_array_text(z["ids"]))
+                terms = _split(_array_text(z["terms"]))
+                seg = _segment(ids, z["lengths"], z["d_ptr"], z["d_term"], z["d_tf"],
+                               {t: i for i, t in enumerate(terms)})
+        except (OSError, ValueError, KeyError, EOFError):
+            return   # unreadable or old-format cache: the store re-derives the index from Chroma
+        self.marker = header.get("marker") or {}
+        self._state = _State.of(seg)
+
+
+def _text_array(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+def _array_text(a: np.ndarray) -> str:
+    return a.tobytes().decode("utf-8")
+
+
+def _split(text: str) -> list[str]:
+    return text.split("\n") if text else []

@@ -76,7 +76,7 @@ class Retriever:
         lexical = []
         if mode != "dense":
             # Over-fetch when filtering: BM25 does not know the filter.
-            lexical = self.store.lexical.search(question, n * (4 if where else 1))
+            lexical = self.store.lexical_search(question, n * (4 if where else 1))
         if mode == "dense":
             fused = [(cid, sc) for cid, sc in dense]
         elif mode == "lexical":

@@ -58,6 +58,15 @@ class Settings:
     max_question_chars: int = 2000
     max_file_bytes: int = 5_000_000
 
+    # --- Replicas sharing one Chroma server (docs/deploy.md). Each process derives its BM25 index
+    # from Chroma and follows the change log every writer appends to (rag/changes.py).
+    # Seconds between two checks of the change log (made before a search); 0 = before every search.
+    lexical_refresh_seconds: float = 1.0
+    # Each check re-reads this many seconds of the log, so writers' clocks may disagree this much.
+    changelog_overlap_seconds: float = 300.0
+    # Log entries older than this are deleted; a replica idle longer re-derives its index from Chroma.
+    changelog_retention_seconds: float = 86400.0
+
     # LLM (empty = extractive answers). "openai" = any OpenAI-compatible server, "llamacpp" = GGUF.
     llm: str = ""
     llm_base_url: str = ""

@@ -1,22 +1,29 @@
-"""Chroma (embedded or server) plus the BM25 index kept beside it.
+"""Chroma (embedded or server) plus the BM25 index derived from it.
 
-Chroma is the source of truth: every chunk carries its file's path and content hash, so the set of
-ingested files, their versions and their chunk ids are read back from it. The lexical index is a
-derived copy and is re-synced from Chroma whenever the two disagree."""
+Chroma is the only source of truth: every chunk carries its file's path and content hash, so the
+set of ingested files, their versions and their chunk ids are read back from it. The lexical
+index is derived state of each process: built from the collection, kept current through the
+change log every writer appends to (rag/changes.py), and cached in a local file only to start
+faster. Several processes may therefore share one Chroma server (docs/deploy.md)."""
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 
+from .changes import ChangeLog, Entry, Follower, now_us
 from .lexical import BM25Index
 from .results import RagError, StoreUnreachable
 from .settings import Settings
 
 _BATCH = 500
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,8 +72,11 @@ class ChunkStore:
             raise RagError(
                 f"The store '{settings.collection}' was built with the embedding model '{built_with}', "
                 f"not '{embedding_model}'. Use another store directory or collection, or re-ingest.")
-        name = "lexical.json" if not settings.chroma_url else f"lexical-{settings.collection}.json"
+        self.changes = ChangeLog(self.client, settings.collection, settings.changelog_retention_seconds)
+        name = "lexical.npz" if not settings.chroma_url else f"lexical-{settings.collection}.npz"
         self.lexical = BM25Index(Path(settings.store_dir) / name, lang=settings.corpus_language)
+        self._refresh_lock = threading.Lock()
+        self._last_poll = 0.0          # time.monotonic() of the last look at the change log
         self._sync_lexical()
 
     # --- reading -------------------------------------------------------------------------
@@ -115,49 +125,130 @@ class ChunkStore:
         return out
 
     def dense(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[tuple[str, float]]:
-        """(id, cosine similarity), best first."""
-        n = self.count()
-        if not n:
-            return []
-        res = self.collection.query(query_embeddings=[embedding.tolist()], n_results=min(k, n),
+        """(id, cosine similarity), best first. Chroma returns fewer than k when it holds fewer
+        (no count() first: that would be one more round trip to a server per question)."""
+        res = self.collection.query(query_embeddings=[embedding.tolist()], n_results=k,
                                     where=where or None, include=["distances"])
         return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0])]
 
     # --- writing -------------------------------------------------------------------------
+    # Every write goes to Chroma first, then into the change log (so a replica that sees the entry
+    # also sees the chunks), then into this process's own index.
     def upsert(self, ids: list[str], embeddings: np.ndarray, texts: list[str], metas: list[dict]) -> None:
         for i in range(0, len(ids), _BATCH):
             sl = slice(i, i + _BATCH)
             self.collection.upsert(ids=ids[sl], embeddings=embeddings[sl].tolist(),
                                    documents=texts[sl], metadatas=metas[sl])
-        for cid, text, meta in zip(ids, texts, metas):
-            self.lexical.add(cid, lexical_text(text, meta))
+            entry = self.changes.record("upsert", ids[sl])
+            self._apply_own(entry, {cid: lexical_text(t, m) for cid, t, m in zip(ids[sl], texts[sl], metas[sl])})
 
     def update_metadata(self, ids: list[str], metas: list[dict]) -> None:
         for i in range(0, len(ids), _BATCH):
             self.collection.update(ids=ids[i:i + _BATCH], metadatas=metas[i:i + _BATCH])
+            entry = self.changes.record("update", ids[i:i + _BATCH])
+            with self._refresh_lock:     # the title is part of the indexed text
+                self._reconcile(set(entry.chunk_ids))
+                self.follower.mark([entry])
 
     def delete(self, ids: list[str]) -> None:
         ids = list(ids)
         for i in range(0, len(ids), _BATCH):
             self.collection.delete(ids=ids[i:i + _BATCH])
-        for cid in ids:
-            self.lexical.remove(cid)
+            entry = self.changes.record("delete", ids[i:i + _BATCH])
+            self._apply_own(entry, {}, entry.chunk_ids)
+
+    def _apply_own(self, entry: Entry, upserts: dict[str, str], removals: list[str] = ()) -> None:
+        with self._refresh_lock:
+            self.lexical.apply(upserts, removals)
+            self.follower.mark([entry])
 
     def save(self) -> None:
-        self.lexical.save()
+        """Write the local cache of the lexical index, with the log position it reflects."""
+        with self._refresh_lock:
+            self.lexical.marker = self._marker()
+            self.lexical.save()
 
-    def _sync_lexical(self) -> None:
+    # --- keeping the lexical index derived from Chroma -----------------------------------
+    def lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """BM25 over what Chroma holds now (as of the last change-log check, at most
+        lexical_refresh_seconds ago)."""
+        self.refresh_lexical()
+        return self.lexical.search(query, k)
+
+    def refresh_lexical(self, force: bool = False) -> int:
+        """Apply other writers' changes from the change log; returns how many chunk ids changed."""
+        if not force and time.monotonic() - self._last_poll < self.settings.lexical_refresh_seconds:
+            return 0
+        with self._refresh_lock:
+            if time.monotonic() - self._last_poll > self.settings.changelog_retention_seconds / 2:
+                self._last_poll = time.monotonic()    # away too long: the log may have been pruned
+                started = now_us()
+                changed = self._reconcile_all()
+                self.follower.watermark = max(self.follower.watermark, started)
+                return changed
+            self._last_poll = time.monotonic()
+            entries = self.follower.poll()
+            if not entries:
+                return 0
+            changed = {cid for e in entries for cid in e.chunk_ids}
+            self._reconcile(changed)
+            self.follower.mark(entries)
+            log.debug("lexical index: %d change(s) from %d log entries", len(changed), len(entries))
+            return len(changed)
+
+    def _reconcile(self, ids: set[str]) -> None:
+        """Make the index agree with Chroma on `ids`: present ones (re)indexed, others removed."""
+        items = {}
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), _BATCH):
+            items.update(self.get(ordered[i:i + _BATCH]))
+        self.lexical.apply({cid: lexical_text(it["text"], it["meta"]) for cid, it in items.items()},
+                           [cid for cid in ids if cid not in items])
+
+    def _reconcile_all(self) -> int:
+        """Compare the whole id sets (one page of ids per 5000 chunks): catches what the log
+        cannot tell, e.g. a writer that crashed between writing chunks and logging them."""
         chroma_ids = self.all_ids()
         lexical_ids = self.lexical.ids()
-        if chroma_ids == lexical_ids:
-            return
-        for cid in lexical_ids - chroma_ids:
-            self.lexical.remove(cid)
-        missing = sorted(chroma_ids - lexical_ids)
-        for i in range(0, len(missing), _BATCH):
-            for cid, item in self.get(missing[i:i + _BATCH]).items():
-                self.lexical.add(cid, lexical_text(item["text"], item["meta"]))
-        self.lexical.save()
+        missing, extra = chroma_ids - lexical_ids, lexical_ids - chroma_ids
+        if missing or extra:
+            items = {}
+            ordered = sorted(missing)
+            for i in range(0, len(ordered), 5000):
+                items.update(self.get(ordered[i:i + 5000]))
+            texts = {cid: lexical_text(it["text"], it["meta"]) for cid, it in items.items()}
+            if not lexical_ids:
+                self.lexical.rebuild(texts)      # one pass instead of many deltas
+            else:
+                self.lexical.apply(texts, extra)
+        return len(missing) + len(extra)
+
+    def _marker(self) -> dict:
+        return {"collection_id": str(self.collection.id), "watermark": self.follower.watermark}
+
+    def _sync_lexical(self) -> None:
+        """At start: a cache derived from this very collection and younger than the log's
+        retention is brought up to date by replaying the log; anything else is compared id by id
+        with Chroma (and rebuilt when there is no cache)."""
+        started = now_us()
+        marker = self.lexical.marker
+        if marker.get("collection_id") != str(self.collection.id):
+            self.lexical.clear()
+            marker = {}
+        watermark = int(marker.get("watermark", 0))
+        fresh = bool(marker) and watermark >= started - self.settings.changelog_retention_seconds * 1e6
+        self.follower = Follower(self.changes, watermark if fresh else started,
+                                 self.settings.changelog_overlap_seconds)
+        with self._refresh_lock:
+            changed = 0 if fresh else self._reconcile_all()
+            self._last_poll = time.monotonic()
+        changed += self.refresh_lexical(force=True)
+        if fresh and self.count() != len(self.lexical):
+            # Something the log does not tell (a writer stopped between writing and logging).
+            with self._refresh_lock:
+                changed += self._reconcile_all()
+        if changed or not marker:
+            self.save()
 
 
 def lexical_text(text: str, meta: dict) -> str:

@@ -1,0 +1,94 @@
+"""The numpy BM25 index: same scores as textbook BM25 through adds, removals and merges; searches
+safe while changes are applied; the cache file is only trusted for what it was derived from."""
+import math
+import random
+import threading
+from collections import Counter
+
+from rag.lexical import BM25Index, tokenize
+
+WORDS = ("Regierung Kanzler Wien Berlin Wahl Partei Fußball Spiel Tor Trainer Börse Aktie Bank Zins "
+         "Inflation Klima Wetter Sturm Regen Schule Lehrer Kreml Peskow Lawrow").split()
+
+
+def reference_bm25(docs: dict[str, str], query: str, k: int, k1=1.2, b=0.75):
+    """BM25 written out directly from the formula, over the documents as they are now."""
+    tfs = {d: Counter(tokenize(t)) for d, t in docs.items()}
+    n = len(tfs)
+    avg = sum(sum(tf.values()) for tf in tfs.values()) / n
+    scores = {}
+    for term in set(tokenize(query)):
+        df = sum(1 for tf in tfs.values() if term in tf)
+        if not df:
+            continue
+        idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        for d, tf in tfs.items():
+            if term in tf:
+                norm = tf[term] + k1 * (1 - b + b * sum(tf.values()) / avg)
+                scores[d] = scores.get(d, 0.0) + idf * tf[term] * (k1 + 1) / norm
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+def test_scores_equal_textbook_bm25_through_changes_and_merges():
+    rng = random.Random(3)
+    index = BM25Index(compact_at=7)      # merges the delta into the segment often
+    docs: dict[str, str] = {}
+    merges = 0
+    for step in range(500):
+        if docs and rng.random() < 0.3:
+            victim = rng.choice(sorted(docs))
+            index.remove(victim)
+            del docs[victim]
+        else:
+            doc_id = f"d{rng.randrange(200)}"
+            docs[doc_id] = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(3, 30)))
+            before = len(index._state.seg.ids)
+            index.add(doc_id, docs[doc_id])
+            merges += len(index._state.seg.ids) != before
+        if step % 25 == 0 and docs:
+            for q in ("Wien Wahl", "Börse Zins Bank", "Sturm", "Peskow Kreml Lawrow"):
+                got, want = index.search(q, 8), reference_bm25(docs, q, 8)
+                assert [d for d, _ in got] == [d for d, _ in want]
+                assert all(abs(x - y) < 1e-9 for (_, x), (_, y) in zip(got, want))
+    assert merges > 5
+    assert index.ids() == set(docs) and len(index) == len(docs)
+
+
+def test_searches_run_safely_while_changes_are_applied():
+    index = BM25Index(compact_at=50)
+    index.apply({f"base{i}": f"Wien Wahl Partei {i}" for i in range(300)})
+    errors, stop = [], threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                hits = index.search("Wien Wahl Sturm", 20)
+                assert hits and all(d.startswith(("base", "new")) for d, _ in hits)
+            except Exception as e:      # noqa: BLE001 - any failure in a reader fails the test
+                errors.append(e)
+                return
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(400):     # many changes, several merges, while the readers search
+        index.apply({f"new{i}": "Sturm über Wien"}, [f"base{i % 300}"] if i % 2 else [])
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(index) == 300 - 150 + 400
+
+
+def test_cache_file_round_trip_and_unreadable_cache(tmp_path):
+    path = tmp_path / "lexical.npz"
+    index = BM25Index(path)
+    index.apply({"1": "Der Kremlsprecher Peskow", "2": "Wetter in Berlin"})
+    index.marker = {"collection_id": "abc", "watermark": 5}
+    index.save()
+    again = BM25Index(path)
+    assert again.marker == {"collection_id": "abc", "watermark": 5}
+    assert again.ids() == {"1", "2"} and again.search("Peskow")[0][0] == "1"
+    path.write_text('{"version": 1, "docs": {"9": {"alt": 1}}}')     # the former JSON format
+    stale = BM25Index(path)
+    assert len(stale) == 0 and stale.marker == {}
