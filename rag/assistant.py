@@ -166,7 +166,8 @@ class Assistant:
         t1 = time.perf_counter()
         q_vec = self.embedder.queries([standalone])[0]
         t2 = time.perf_counter()
-        passages = self.retriever.search(standalone, lang, k or s.top_k, where=build_filter(
+        # Retrieval follows the question's language (BM25 weight); `lang` only picks the answer's.
+        passages = self.retriever.search(standalone, q_lang, k or s.top_k, where=build_filter(
             outlet, date_from, date_to), query_vector=q_vec)
         t3 = time.perf_counter()
         timings.update(rewrite=(t1 - t_rewrite) * 1000, embed=(t2 - t1) * 1000, retrieve=(t3 - t2) * 1000)
@@ -189,9 +190,9 @@ class Assistant:
                          mode="extractive", question=standalone, notice=notice)
             return
 
-        scorer = generation.EmbeddingScorer(self.embedder.queries, self.embedder.passages)
+        verifier = self._verifier()
         outcome = None
-        for item in generation.run(standalone, lang, passages, backend, deadline, fallback, scorer):
+        for item in generation.run(standalone, lang, passages, backend, deadline, fallback, verifier):
             if isinstance(item, generation.Outcome):
                 outcome = item
             else:
@@ -203,7 +204,16 @@ class Assistant:
         yield Answer(text=outcome.text, language=lang, abstained=outcome.abstained,
                      citations=outcome.citations, passages=passages,
                      timings_ms={k: round(v, 1) for k, v in timings.items()}, mode=outcome.mode,
-                     question=standalone, notice=outcome.notice)
+                     question=standalone, notice=outcome.notice, claims=outcome.claims)
+
+    def _verifier(self):
+        """The claim checker: e5 (the retrieval model) with the calibrated threshold. One per
+        question, so its cache of passage windows lives as long as the answer."""
+        from .verification import Verifier
+
+        return Verifier(self.embedder.queries, self.embedder.passages,
+                        min_similarity=self.settings.claim_min_similarity,
+                        check_tokens=self.settings.claim_check_tokens)
 
     # --- the LLM backend, built on first use ----------------------------------------------------
     def _llm_backend(self):

@@ -65,6 +65,13 @@ class Settings:
     # Chat: how much of the conversation (characters, newest turns first) a follow-up sees.
     llm_history_chars: int = 2000
 
+    # --- claim checks of LLM answers (issue 12; rag/verification.py, docs/llm.md) ---
+    # A claim is supported when its e5 similarity to the best sentence window of a cited passage
+    # reaches this (chosen on the XQuAD dev articles by `python -m rag eval claims`) ...
+    claim_min_similarity: float = 0.80
+    # ... and the window contains its numbers, months and names (transliteration-tolerant).
+    claim_check_tokens: bool = True
+
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
         """Defaults, then RAG_* env vars, then explicit keyword overrides."""
