@@ -133,25 +133,28 @@ def to_passage_numbers(text: str, new_to_old: dict[int, int]) -> str:
 
 def checked_answer(text: str, new_to_old: dict[int, int], passages: list[Passage],
                    verifier: Verifier) -> tuple[str, list[Citation], list[ClaimSupport]]:
-    """(the answer with only supported claims, renumbered; one Citation per [n] with the best
-    evidence among the claims citing it; every claim's support)."""
+    """(the answer with only supported claims, renumbered; a Citation per [n] and evidence span of
+    the claims citing it; every claim's support)."""
     result: VerifiedAnswer = verify_answer(to_passage_numbers(text, new_to_old),
                                            [p.text for p in passages], verifier)
     final, final_to_passage, _ = rewrite_markers(result.text, len(passages))
     passage_to_final = {p: n for n, p in final_to_passage.items()}
-    best: dict[int, Evidence] = {}
+    spans: dict[int, dict[tuple[int, int], Evidence]] = {}
     claims = []
     for c in result.claims:
         for p, e in c.evidence.items():
-            if p not in best or e.score > best[p].score:
-                best[p] = e
+            seen = spans.setdefault(p, {})
+            key = (e.span.start, e.span.end)
+            if key not in seen or e.score > seen[key].score:
+                seen[key] = e
         top = max(c.evidence.values(), key=lambda e: e.score, default=None)
         claims.append(ClaimSupport(
             text=c.text, citations=[passage_to_final[p] for p in c.sources if p in passage_to_final],
             score=round(c.score, 4), verified=c.status in ("kept", "repointed"), status=c.status,
             cited=list(c.cited), evidence=top.span.quote if top else ""))
-    citations = [to_citation(n, p - 1, best[p], passages) for n, p in sorted(final_to_passage.items())
-                 if p in best]
+    # One Citation per evidence span: a source cited by two claims shows both quotes.
+    citations = [to_citation(n, p - 1, e, passages) for n, p in sorted(final_to_passage.items())
+                 for _, e in sorted(spans.get(p, {}).items())]
     return final, citations, claims
 
 

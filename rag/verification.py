@@ -83,6 +83,37 @@ def fold(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", w)
 
 
+# Endings that differ between a German word and its English counterpart (russische/Russian,
+# europäischen/European, Normannen/Normans), removed before names are compared.
+_ENDINGS = ("ishen", "isher", "ishes", "ishem", "ishe", "ish", "ian", "ans", "ern", "en", "er", "es",
+            "an", "e", "s", "n")
+
+
+# English names whose German form no folding reaches: the German stems that count for them.
+_ALIASES = {
+    "german": ("deutsch",), "germany": ("deutschland",), "french": ("franzos", "frankreich"),
+    "france": ("frankreich",), "dutch": ("niederl", "hollan"), "netherlands": ("niederland",),
+    "greek": ("griech",), "greece": ("griechenland",), "swiss": ("schweiz",),
+    "switzerland": ("schweiz",), "polish": ("poln", "polen"), "poland": ("polen",),
+    "austria": ("osterreich",), "austrian": ("osterreich",), "hungary": ("ungarn",),
+    "hungarian": ("ungar",), "spain": ("spanien",), "italy": ("italien",), "russia": ("russland",),
+    "turkey": ("turkei",), "egypt": ("agypten",), "cologne": ("koln",), "munich": ("munchen",),
+    "vienna": ("wien",), "warsaw": ("warschau",), "moscow": ("moskau",), "prague": ("prag",),
+    "brussels": ("brussel",), "geneva": ("genf",), "kiev": ("kiew",), "kyiv": ("kiew",),
+    "black": ("schwarz",), "sea": ("meer", "see"), "north": ("nord",), "south": ("sud",),
+    "east": ("ost",), "west": ("west",), "union": ("union",), "empire": ("reich",),
+    "king": ("konig",), "queen": ("konigin",), "university": ("universit",), "river": ("fluss",),
+}
+
+
+@lru_cache(maxsize=20000)
+def stem(key: str) -> str:
+    for e in _ENDINGS:
+        if key.endswith(e) and len(key) - len(e) >= 3:
+            return key[:-len(e)]
+    return key
+
+
 def names(text: str) -> list[str]:
     """Capitalised words that are not the first word of a sentence or clause, not function
     words, months or weekdays: the names (and, in German, nouns) a claim commits to."""
@@ -104,10 +135,14 @@ def names(text: str) -> list[str]:
 
 def _name_found(name: str, words: set[str], folded_text: str) -> bool:
     key = fold(name)
+    if any(fold(alias) in folded_text for alias in _ALIASES.get(name.lower(), ())):
+        return True
     if len(key) < 4:
         return key in words
     if key in folded_text:
         return True      # also inside a compound: "Nordkorea" in "Nordkoreareise"
+    if any(stem(w) == stem(key) for w in words):
+        return True
     for w in words:
         if abs(len(w) - len(key)) > 6 or w[:1] != key[:1] and w[1:2] != key[1:2]:
             continue
