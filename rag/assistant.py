@@ -190,7 +190,7 @@ class Assistant:
                          mode="extractive", question=standalone, notice=notice)
             return
 
-        verifier = self._verifier()
+        verifier = self._verifier(lang)
         outcome = None
         for item in generation.run(standalone, lang, passages, backend, deadline, fallback, verifier):
             if isinstance(item, generation.Outcome):
@@ -206,14 +206,24 @@ class Assistant:
                      timings_ms={k: round(v, 1) for k, v in timings.items()}, mode=outcome.mode,
                      question=standalone, notice=outcome.notice, claims=outcome.claims)
 
-    def _verifier(self):
-        """The claim checker: e5 (the retrieval model) with the calibrated threshold. One per
-        question, so its cache of passage windows lives as long as the answer."""
+    def _verifier(self, lang: str):
+        """The claim checker: e5 (the retrieval model) with the calibrated thresholds. One per
+        question, so its cache of passage windows lives as long as the answer. Across languages
+        only names the articles themselves use are checked: those in the lexical index."""
+        from .lexical import tokenize
         from .verification import Verifier
 
+        s = self.settings
+        vocab = getattr(getattr(self.store, "lexical", None), "postings", None)
+
+        def known_name(name: str) -> bool:
+            terms = tokenize(name, s.corpus_language)
+            return bool(terms) and vocab is not None and all(t in vocab for t in terms)
+
         return Verifier(self.embedder.queries, self.embedder.passages,
-                        min_similarity=self.settings.claim_min_similarity,
-                        check_tokens=self.settings.claim_check_tokens)
+                        min_similarity=s.claim_min_similarity, check_tokens=s.claim_check_tokens,
+                        cross_language=lang != s.corpus_language,
+                        min_similarity_cross=s.claim_min_similarity_cross, known_name=known_name)
 
     # --- the LLM backend, built on first use ----------------------------------------------------
     def _llm_backend(self):

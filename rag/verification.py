@@ -161,8 +161,10 @@ class Agreement:
         return not self.missing
 
 
-def agreement(claim: str, evidence: str) -> Agreement:
-    """Which of the claim's numbers, months and names the evidence lacks."""
+def agreement(claim: str, evidence: str, checkable: Callable[[str], bool] | None = None) -> Agreement:
+    """Which of the claim's numbers, months and names the evidence lacks. `checkable(name)` says
+    which names to check; for a claim in another language than its source only names the
+    source language also uses are (a translated "United Kingdom" cannot be found in German)."""
     ev_numbers = numbers(evidence) | {_NUMBER_WORDS[w.lower()] for w in _WORD.findall(evidence)
                                       if w.lower() in _NUMBER_WORDS}
     missing = [n for n in sorted(numbers(claim)) if n not in ev_numbers]
@@ -170,7 +172,8 @@ def agreement(claim: str, evidence: str) -> Agreement:
     missing += [f"month {m}" for m in sorted(months(claim)) if m not in ev_months]
     folded_words = {fold(w) for w in _WORD.findall(evidence)}
     folded_text = " ".join(fold(w) for w in _WORD.findall(evidence))
-    missing += [n for n in dict.fromkeys(names(claim)) if not _name_found(n, folded_words, folded_text)]
+    missing += [n for n in dict.fromkeys(names(claim)) if (checkable is None or checkable(n))
+                and not _name_found(n, folded_words, folded_text)]
     return Agreement(tuple(missing))
 
 
@@ -209,6 +212,12 @@ class Verifier:
     embed_passages: Embed
     min_similarity: float = 0.80
     check_tokens: bool = True
+    # A claim in another language than the passages (an English answer from German articles):
+    # e5 similarities across languages run lower, and only names the articles' language uses
+    # (`known_name`, e.g. the lexical index's vocabulary) can be checked.
+    cross_language: bool = False
+    min_similarity_cross: float = 0.80
+    known_name: Callable[[str], bool] | None = None
     _cache: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -245,9 +254,11 @@ class Verifier:
         best = int(np.argmax(sims))
         span = spans[best]
         sim = float(sims[best])
-        agree = agreement(claim, span.quote) if self.check_tokens else Agreement(())
+        checkable = self.known_name if self.cross_language else None
+        agree = agreement(claim, span.quote, checkable) if self.check_tokens else Agreement(())
+        threshold = self.min_similarity_cross if self.cross_language else self.min_similarity
         return Evidence(Span(span.start, span.end, span.quote, sim), sim, agree,
-                        sim >= self.min_similarity and agree.ok)
+                        sim >= threshold and agree.ok)
 
 
 def _verbatim(claim: str, passage: str) -> Span | None:
