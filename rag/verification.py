@@ -270,8 +270,10 @@ def _verbatim(claim: str, passage: str) -> Span | None:
         q = next(g for g in m.groups() if g is not None).strip()
         if len(q) >= 20 and q in passage:
             i = passage.find(q)
+            # The words around a quote frame it ("Laut der Quelle heißt es: ..."); only their
+            # numbers and months must agree with the passage, not their nouns.
             rest = _QUOTED.sub(" ", claim)
-            if agreement(rest, passage).ok:
+            if agreement(rest, passage, checkable=lambda name: False).ok:
                 return Span(i, i + len(q), q, 1.0)
     bare = claim.strip().rstrip(".")
     if len(bare) >= 20 and bare in passage:
@@ -306,8 +308,11 @@ class VerifiedAnswer:
 
 def _check_claim(text: str, cited: tuple[int, ...], passages: list[str], verifier: Verifier) -> CheckedClaim:
     """Kept with the cited passages that support it; else re-pointed to the passage that supports
-    it best; else removed."""
+    it best; else removed. A claim that cites nothing valid is removed: every statement must
+    carry a citation, and an answer without one is replaced as a whole (generation.py)."""
     found = {n: verifier.check(text, passages[n - 1]) for n in cited if 1 <= n <= len(passages)}
+    if not found:
+        return CheckedClaim(text, cited, (), "removed", {}, 0.0)
     good = {n: e for n, e in found.items() if e is not None and e.verified}
     if good:
         return CheckedClaim(text, cited, tuple(good), "kept", good, max(e.score for e in good.values()))
