@@ -193,3 +193,31 @@ def test_the_server_reported_context_window_wins(seeded, server):
     answer = llm_bot(seeded, server.url, llm_context_window=32768, llm_max_tokens=200).ask(Q_DE)
     assert answer.mode == "llm:scripted" and answer.notice == "", answer.notice
     assert len(sources_of(server.requests[-1])) < len(answer.passages)
+
+
+# --- the benchmark's data (item 2); its numbers come from `python -m rag eval claims` ------------
+def test_xquad_split_and_benchmark_items():
+    from pathlib import Path
+
+    from rag.evaluation import claims_eval, data
+
+    assert [data.xquad_split(i) for i in range(4)] == ["dev", "test", "dev", "test"]
+    folder = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "xquad"
+    folder = folder if folder.is_dir() else Path("/work/shared/data/xquad")
+    paragraphs = claims_eval.first_paragraphs(data.load_parallel(folder), 2)
+    assert len(paragraphs) == 96 and {p.article for p in paragraphs} == set(range(48))
+    items = claims_eval.build_items(paragraphs)
+    by = {(it.id, it.kind): it for it in items}
+    for it in items:
+        assert it.split == data.xquad_split(int(it.paragraph[:2]))
+        if it.kind == "unsupported":
+            assert it.paragraph != by[(it.id, "supported")].paragraph
+            assert it.paragraph[:2] == by[(it.id, "supported")].paragraph[:2]     # same article
+        if it.kind == "perturbed":
+            kind, old, _, new = it.change.split(" ", 3)
+            original = by[(it.id, "supported")].claim
+            word = lambda w, t: re.search(rf"(?<!\w){re.escape(w)}(?!\w)", t)
+            assert word(old, original) and word(new, it.claim) and not word(new, original)
+            assert kind in ("number", "date", "name")
+    kinds = {it.change.split()[0] for it in items if it.kind == "perturbed"}
+    assert kinds == {"number", "date", "name"}
