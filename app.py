@@ -236,7 +236,7 @@ def build(bot):
             if answer is None:
                 raise RagError("The assistant returned no answer; please try again.")
             messages[-1] = {"role": "assistant", "content": ui.answer_html(
-                answer.text, turn, valid={c.n for c in answer.citations})
+                answer.text, turn, valid={c.n for c in answer.citations}) + ui.unverified_html(answer)
                 + ui.actions_html(ui.answer_record(question, answer))}
             turns.append((question, answer.text))
             yield messages, ui.sources_html(answer, turn, auto_language=opts["lang"] is None, asked=question), \

@@ -40,6 +40,11 @@ LABELS = {
         "mode": "Mode",
         "searched": "Searched for",
         "names": {"de": "German", "en": "English"},
+        "unverified": "Removed: the sources do not support",
+        "claims": "Claim check",
+        "verified": "supported",
+        "repointed": "supported by another source than the one cited",
+        "removed": "not supported, removed",
     },
     "de": {
         "sources": "Quellen",
@@ -56,6 +61,11 @@ LABELS = {
         "mode": "Modus",
         "searched": "Gesucht nach",
         "names": {"de": "Deutsch", "en": "Englisch"},
+        "unverified": "Entfernt, von den Quellen nicht belegt",
+        "claims": "Prüfung der Aussagen",
+        "verified": "belegt",
+        "repointed": "von einer anderen als der genannten Quelle belegt",
+        "removed": "nicht belegt, entfernt",
     },
 }
 
@@ -118,6 +128,36 @@ def answer_html(text: str, turn: int, valid: set[int] | None = None, css_class: 
     out.append(escape_lines((text or "")[pos:]))
     # The turn goes into a class: the chat's sanitizer drops data-* attributes.
     return f'<div class="{css_class} rag-turn-{int(turn)}">{"".join(out)}</div>'
+
+
+def unverified_html(answer) -> str:
+    """Under an LLM answer: the claims the citation check removed, struck through, so the user
+    sees what the model said and that the sources do not back it."""
+    gone = [c for c in getattr(answer, "claims", []) or [] if not c.verified]
+    if not gone:
+        return ""
+    lab = labels(answer.language)
+    items = "".join(f'<div class="rag-claim-bad">&#10007; <span class="rag-struck">{escape(c.text)}</span></div>'
+                    for c in gone)
+    return f'<div class="rag-unverified">{lab["unverified"]}:{items}</div>'
+
+
+def claims_html(answer, lab: dict) -> str:
+    """Every checked claim of an LLM answer with its verdict and support score."""
+    claims = getattr(answer, "claims", []) or []
+    if not claims:
+        return ""
+    rows = []
+    for c in claims:
+        verdict = lab["removed"] if not c.verified else lab["repointed"] if c.status == "repointed" \
+            else lab["verified"]
+        cites = "".join(f"&#91;{n}&#93;" for n in c.citations)
+        if c.verified:
+            row = f'<div class="rag-claim-ok">&#10003; {escape(c.text)} {cites}'
+        else:
+            row = f'<div class="rag-claim-bad">&#10007; <span class="rag-struck">{escape(c.text)}</span>'
+        rows.append(f'{row} <span class="rag-meta">{escape(verdict)} · {c.score:.2f}</span></div>')
+    return f'<details class="rag-claims"><summary>{lab["claims"]}</summary>{"".join(rows)}</details>'
 
 
 def user_html(text: str) -> str:
@@ -265,6 +305,8 @@ def sources_html(answer, turn: int, auto_language: bool = True, asked: str = "")
         parts.append(f'<div class="rag-searched">{lab["searched"]}: <q>{escape(searched)}</q></div>')
     if getattr(answer, "notice", ""):
         parts.append(notice_html(answer.notice))
+    if claims_html(answer, lab):
+        parts.append(claims_html(answer, lab))
     cited = {c.chunk_id for c in answer.citations}
     if answer.abstained or not answer.citations:
         parts.append(f'<div class="rag-abstain"><b>{lab["no_answer"]}</b> ')
@@ -455,6 +497,9 @@ a.rag-cite { font-weight: 600; text-decoration: none; cursor: pointer; color: va
 .rag-abstain { margin: 6px 0; }
 .rag-notice { font-size: 0.9em; opacity: 0.85; margin: 4px 0; }
 .rag-pending { opacity: 0.6; }
+.rag-unverified, .rag-claims { font-size: 0.88em; margin: 4px 0; }
+.rag-claim-bad { color: var(--error-text-color, #b91c1c); }
+.rag-struck { text-decoration: line-through; }
 .rag-panel-head, .rag-status, .rag-searched { font-size: 0.9em; }
 .rag-info th { text-align: left; padding-right: 12px; }
 .rag-record { display: none; }

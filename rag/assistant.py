@@ -262,7 +262,8 @@ class Assistant:
         t1 = time.perf_counter()
         q_vec = self.embedder.queries([standalone])[0]
         t2 = time.perf_counter()
-        passages = self.retriever.search(standalone, lang, k or s.top_k, where=build_filter(
+        # Retrieval follows the question's language (BM25 weight); `lang` only picks the answer's.
+        passages = self.retriever.search(standalone, q_lang, k or s.top_k, where=build_filter(
             outlet, date_from, date_to), query_vector=q_vec)
         t3 = time.perf_counter()
         timings.update(rewrite=(t1 - t_rewrite) * 1000, embed=(t2 - t1) * 1000, retrieve=(t3 - t2) * 1000)
@@ -285,9 +286,9 @@ class Assistant:
                          question=standalone, notice=notice)
             return
 
-        scorer = generation.EmbeddingScorer(self.embedder.queries, self.embedder.passages)
+        verifier = self._verifier(lang)
         outcome = None
-        for item in generation.run(standalone, lang, passages, backend, deadline, fallback, scorer):
+        for item in generation.run(standalone, lang, passages, backend, deadline, fallback, verifier):
             if isinstance(item, generation.Outcome):
                 outcome = item
             else:
@@ -299,7 +300,26 @@ class Assistant:
         yield Answer(text=outcome.text, language=lang, abstained=outcome.abstained,
                      citations=outcome.citations, passages=passages,
                      timings_ms={k: round(v, 1) for k, v in timings.items()}, mode=outcome.mode,
-                     question=standalone, notice=outcome.notice)
+                     question=standalone, notice=outcome.notice, claims=outcome.claims)
+
+    def _verifier(self, lang: str):
+        """The claim checker: e5 (the retrieval model) with the calibrated thresholds. One per
+        question, so its cache of passage windows lives as long as the answer. Across languages
+        only names the articles themselves use are checked: those in the lexical index."""
+        from .lexical import tokenize
+        from .verification import Verifier
+
+        s = self.settings
+        vocab = getattr(getattr(self.store, "lexical", None), "postings", None)
+
+        def known_name(name: str) -> bool:
+            terms = tokenize(name, s.corpus_language)
+            return bool(terms) and vocab is not None and all(t in vocab for t in terms)
+
+        return Verifier(self.embedder.queries, self.embedder.passages,
+                        min_similarity=s.claim_min_similarity, check_tokens=s.claim_check_tokens,
+                        cross_language=lang != s.corpus_language,
+                        min_similarity_cross=s.claim_min_similarity_cross, known_name=known_name)
 
     def _extract(self, question: str, kind: str, q_lang: str, lang: str, passages: list[Passage],
                  q_vec) -> tuple[str, list, bool]:

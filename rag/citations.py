@@ -285,3 +285,111 @@ def supports(text: str, sources: list[str], new_to_old: dict[int, int],
             best = max(spans, key=lambda s: (s.exact, s.score))
             out.append(Support(n, old - 1, best, tuple(by_n[n])))
     return out
+
+
+# --- claims as units of an answer that can be kept, re-pointed or removed ----------------------
+_CONJ = re.compile(r"\s*,?\s*(?:und|and)\s", re.I)
+_MARKER_RUN = re.compile(r"(?:\s*\[\d+\])+")
+
+
+@dataclass(frozen=True)
+class ClaimUnit:
+    sentence: int             # index of the sentence of the answer it belongs to
+    raw: str                  # the piece of the answer, markers included, as written
+    text: str                 # the words, markers removed
+    numbers: tuple[int, ...]  # its markers' numbers, in order
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    start: int
+    end: int
+    units: tuple[ClaimUnit, ...]
+    final: str                # the sentence's closing punctuation ("" if none)
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences of a rewritten answer; markers after a full stop ("... Juli. [3]") stay with the
+    sentence they follow."""
+    spans = [(s.start, s.end) for s in split_sentences(text)]
+    out: list[list[int]] = []
+    for s, e in spans:
+        lead = _MARKER_RUN.match(text, s)
+        if out and lead and lead.end() > s:
+            out[-1][1] = lead.end()
+            s = lead.end()
+            while s < e and text[s].isspace():
+                s += 1
+            if s >= e:
+                continue
+        out.append([s, e])
+    return [(s, e) for s, e in out]
+
+
+def split_claims(text: str) -> list[AnswerSentence]:
+    """The answer's sentences, each split into claims: a clause joined by "und"/"and" that
+    carries its own [n] is a claim of its own ("A [1] und B [2]." -> "A [1]", "und B [2]."); any
+    other marker inside a sentence cites the whole sentence."""
+    out = []
+    for i, (s, e) in enumerate(_sentence_spans(text)):
+        sent = text[s:e]
+        cuts = [0]
+        for m in _MARKER_RUN.finditer(sent):
+            if m.end() < len(sent) and _CONJ.match(sent, m.end()):
+                cuts.append(m.end())
+        cuts.append(len(sent))
+        units = []
+        for a, b in zip(cuts, cuts[1:]):
+            raw = sent[a:b]
+            nums = tuple(dict.fromkeys(n for m in parse_markers(raw) for n in m.numbers))
+            words = strip_markers(raw).strip(" ,;")
+            words = re.sub(r"^(?:und|and)\s+", "", words, flags=re.I).strip(" ,;")
+            if raw.strip():
+                units.append(ClaimUnit(i, raw, words, nums))
+        final = re.search(r"([.!?…]+)[\"'“”»«‘’)\]]*\s*(?:\[\d+\]\s*)*$", sent)
+        out.append(AnswerSentence(s, e, tuple(units), final.group(1) if final else ""))
+    return out
+
+
+def _cite(raw: str, numbers: tuple[int, ...]) -> str:
+    """`raw` with its markers replaced by one run of `numbers` where its first marker stood."""
+    ms = list(_MARKER_RUN.finditer(raw))
+    run = "".join(f"[{n}]" for n in numbers)
+    if not ms:
+        body = raw.rstrip()
+        m = re.search(r"[.!?…]+$", body)
+        return f"{body[:m.start()]} {run}{m.group(0)}" if m else f"{body} {run}"
+    first = ms[0]
+    out = raw[:first.start()] + (" " + run if run else "") + _MARKER_RUN.sub("", raw[first.end():])
+    return out
+
+
+def rebuild(text: str, sentences: list[AnswerSentence], decisions: dict[tuple[int, int], tuple[int, ...] | None]) -> str:
+    """The answer with each claim kept as written, re-cited (a tuple of new numbers) or removed
+    (None); `decisions` is keyed by (sentence, unit index) and omits claims kept as written.
+    A sentence that loses its last clause keeps its closing punctuation; one that loses its first
+    starts with the next clause, capitalised, without its "und"/"and"."""
+    pieces: list[str] = []
+    prev_end = 0
+    for i, sent in enumerate(sentences):
+        kept = []
+        for j, u in enumerate(sent.units):
+            d = decisions.get((i, j), u.numbers)
+            if d is None:
+                continue
+            kept.append(u.raw if d == u.numbers else _cite(u.raw, d))
+        gap = text[prev_end:sent.start]
+        prev_end = sent.end
+        if not kept:
+            continue
+        if len(kept) < len(sent.units):
+            body = "".join(kept).strip()
+            if decisions.get((i, 0), sent.units[0].numbers) is None:
+                body = re.sub(r"^(?:,?\s*)(?:und|and)\s+", "", body, flags=re.I)
+                body = body[:1].upper() + body[1:]
+            if sent.final and not re.search(r"[.!?…][\"'“”»«‘’)\]]*\s*(?:\[\d+\]\s*)*$", body):
+                body = body.rstrip(" ,;") + sent.final
+        else:
+            body = "".join(kept).strip()
+        pieces.append((gap if pieces else "") + body)
+    return "".join(pieces).strip()

@@ -18,11 +18,12 @@ from typing import Callable, Iterator
 import numpy as np
 
 from . import language, prompts
-from .citations import MarkerRewriter, Support, lexical_overlap, strip_markers, strip_quotes, supports
+from .citations import MarkerRewriter, lexical_overlap, rewrite_markers, strip_markers, strip_quotes
 from .cleaning import to_source
 from .extractive import abstention_text
 from .llm import Backend, LLMError, chat_once, stream_text
-from .results import Citation, Passage
+from .results import Citation, ClaimSupport, Passage
+from .verification import Evidence, VerifiedAnswer, Verifier, verify_answer
 
 # Characters of answer text (without markers) held back before the language is judged.
 LANGUAGE_HOLD_CHARS = 60
@@ -40,6 +41,7 @@ class Outcome:
     mode: str                      # "llm:<model>" or "extractive"
     notice: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    claims: list[ClaimSupport] = field(default_factory=list)
 
 
 # --- small pure helpers ----------------------------------------------------------------------
@@ -105,20 +107,61 @@ class LanguageGate:
         return out
 
 
-def to_citation(s: Support, passages: list[Passage]) -> Citation:
+def to_citation(n: int, source_index: int, evidence: Evidence, passages: list[Passage]) -> Citation:
     """Offsets go through the passage's cleaning segments to the source file, exactly as the
     extractive answer's citations do."""
-    p = passages[s.source_index]
-    quote = p.text[s.span.start:s.span.end]
-    return Citation(n=s.n, source=p.source, title=p.title, outlet=p.outlet, quote=quote,
-                    start=to_source(p.segments, p.start + s.span.start),
-                    end=to_source(p.segments, p.start + s.span.end),
-                    chunk_id=p.chunk_id, date=p.date, url=p.url)
+    p = passages[source_index]
+    span = evidence.span
+    quote = p.text[span.start:span.end]
+    return Citation(n=n, source=p.source, title=p.title, outlet=p.outlet, quote=quote,
+                    start=to_source(p.segments, p.start + span.start),
+                    end=to_source(p.segments, p.start + span.end),
+                    chunk_id=p.chunk_id, date=p.date, url=p.url, score=evidence.score)
+
+
+def to_passage_numbers(text: str, new_to_old: dict[int, int]) -> str:
+    """Markers renumbered back to the passages' own numbers (1..k), which claims are checked and
+    re-pointed in; the answer is renumbered in order of first use again afterwards."""
+    from .citations import _MARKER
+
+    def sub(m) -> str:
+        nums = [new_to_old.get(int(d)) for d in re.findall(r"\d+", m.group(1))]
+        return "".join(f"[{n}]" for n in nums if n)
+
+    return _MARKER.sub(sub, text)
+
+
+def checked_answer(text: str, new_to_old: dict[int, int], passages: list[Passage],
+                   verifier: Verifier) -> tuple[str, list[Citation], list[ClaimSupport]]:
+    """(the answer with only supported claims, renumbered; a Citation per [n] and evidence span of
+    the claims citing it; every claim's support)."""
+    result: VerifiedAnswer = verify_answer(to_passage_numbers(text, new_to_old),
+                                           [p.text for p in passages], verifier)
+    final, final_to_passage, _ = rewrite_markers(result.text, len(passages))
+    passage_to_final = {p: n for n, p in final_to_passage.items()}
+    spans: dict[int, dict[tuple[int, int], Evidence]] = {}
+    claims = []
+    for c in result.claims:
+        for p, e in c.evidence.items():
+            seen = spans.setdefault(p, {})
+            key = (e.span.start, e.span.end)
+            if key not in seen or e.score > seen[key].score:
+                seen[key] = e
+        top = max(c.evidence.values(), key=lambda e: e.score, default=None)
+        claims.append(ClaimSupport(
+            text=c.text, citations=[passage_to_final[p] for p in c.sources if p in passage_to_final],
+            score=round(c.score, 4), verified=c.status in ("kept", "repointed"), status=c.status,
+            cited=list(c.cited), evidence=top.span.quote if top else ""))
+    # One Citation per evidence span: a source cited by two claims shows both quotes.
+    citations = [to_citation(n, p - 1, e, passages) for n, p in sorted(final_to_passage.items())
+                 for _, e in sorted(spans.get(p, {}).items())]
+    return final, citations, claims
 
 
 class EmbeddingScorer:
-    """Which sentence of a source supports a claim: e5 similarity (works across languages, where
-    shared words do not) plus shared content words. Sentence vectors are cached per answer."""
+    """Which sentence of a source best matches a claim: e5 similarity (works across languages,
+    where shared words do not) plus shared content words. Sentence vectors are cached per answer.
+    (The check that decides whether a claim is supported is rag/verification.py.)"""
 
     def __init__(self, embed_queries, embed_passages):
         self.embed_queries, self.embed_passages = embed_queries, embed_passages
@@ -151,7 +194,7 @@ def _deltas(backend: Backend, messages, deadline: float, received: list[str]) ->
 
 # --- the stage -------------------------------------------------------------------------------
 def run(question: str, lang: str, passages: list[Passage], backend: Backend, deadline: float,
-        fallback: Fallback, scorer=None) -> Iterator[str | Outcome]:
+        fallback: Fallback, verifier: Verifier) -> Iterator[str | Outcome]:
     """Yields answer text as it is produced, then one Outcome. Never raises for LLM failures."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -171,6 +214,12 @@ def run(question: str, lang: str, passages: list[Passage], backend: Backend, dea
         text, citations, abstained = fallback()
         yield text
         yield Outcome(text, citations, abstained, "extractive", "", timings)
+        return
+    # Only what fits the model's context window is sent (the weakest passages go first); the
+    # numbering stays that of the retrieved passages, since the kept ones are a prefix.
+    passages = prompts.fit_passages(question, lang, passages, backend.context_window, backend.max_tokens)
+    if not passages:
+        yield from replace("context")
         return
 
     for attempt, strict in enumerate((False, True)):
@@ -219,11 +268,12 @@ def run(question: str, lang: str, passages: list[Passage], backend: Backend, dea
     timings["llm"] = round((time.perf_counter() - t0) * 1000, 1)
 
     t1 = time.perf_counter()
-    found = supports(text, [p.text for p in passages], rewriter.new_to_old, scorer)
-    citations = [to_citation(s, passages) for s in found]
+    checked, citations, claims = checked_answer(text, rewriter.new_to_old, passages, verifier)
     timings["verify"] = round((time.perf_counter() - t1) * 1000, 1)
     if citations:
-        yield Outcome(text, citations, False, backend.label, "", timings)
+        removed = any(not c.verified for c in claims)
+        note = prompts.notice("removed", lang, fallback=False) if removed else ""
+        yield Outcome(checked, citations, False, backend.label, note, timings, claims)
         return
     fb_text, fb_citations, fb_abstained = fallback()
     if fb_abstained and is_abstention(text, lang):

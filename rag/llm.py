@@ -43,6 +43,7 @@ class Backend:
     max_tokens: int
     temperature: float
     url: str = ""
+    context_window: int = 4096   # tokens the model sees: the server's own figure where it says
 
     @property
     def label(self) -> str:
@@ -111,12 +112,48 @@ def build(settings: Settings) -> Backend | None:
                          is_function_calling_model=False, context_window=settings.llm_context_window,
                          max_tokens=int(settings.llm_max_tokens),
                          temperature=float(settings.llm_temperature))
-        return Backend(llm, "openai", model, url=url, **common)
+        window = server_context_window(url, key, model, min(5.0, settings.llm_timeout))
+        return Backend(llm, "openai", model, url=url, **common,
+                       context_window=window or int(settings.llm_context_window))
     path = str(Path(settings.llm_model_path).expanduser())
     llm = LlamaCppChat(model_path=path, n_ctx=int(settings.llm_context_window),
                        max_tokens=int(settings.llm_max_tokens),
                        temperature=float(settings.llm_temperature))
-    return Backend(llm, "llamacpp", settings.llm_model.strip() or Path(path).stem, **common)
+    return Backend(llm, "llamacpp", settings.llm_model.strip() or Path(path).stem, **common,
+                   context_window=int(settings.llm_context_window))
+
+
+# Where OpenAI-compatible servers say how long a context they run with: llama.cpp's server in
+# /props, vLLM (max_model_len) and LM Studio/OpenRouter-style listings (context_length) per model.
+_WINDOW_KEYS = ("max_model_len", "context_length", "context_window", "n_ctx")
+
+
+def server_context_window(url: str, key: str, model: str, timeout: float) -> int | None:
+    """The context window the server reports for `model`, or None when it says nothing (then
+    the llm_context_window setting applies). Never raises: this is a refinement, not a check."""
+    import urllib.request
+
+    def get(address: str):
+        req = urllib.request.Request(address, headers={"Authorization": f"Bearer {key}"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return json.loads(r.read(1_000_000).decode("utf-8", "replace"))
+        except Exception:   # noqa: BLE001 - any failure means "not reported"
+            return None
+
+    props = get(url.rsplit("/v1", 1)[0] + "/props")
+    if isinstance(props, dict):
+        n = (props.get("default_generation_settings") or {}).get("n_ctx") or props.get("n_ctx")
+        if isinstance(n, int) and n > 0:
+            return n
+    listing = get(url + "/models")
+    entries = listing.get("data", []) if isinstance(listing, dict) else []
+    for entry in sorted((e for e in entries if isinstance(e, dict)), key=lambda e: e.get("id") != model):
+        for k in _WINDOW_KEYS:
+            n = entry.get(k)
+            if isinstance(n, int) and n > 0:
+                return n
+    return None
 
 
 def served_model(url: str, key: str, timeout: float) -> str:

@@ -133,6 +133,44 @@ def answer_messages(question: str, lang: str, passages: list[Passage], strict: b
     return [Message("system", system), Message("user", user)]
 
 
+# Tokens per character of prompt text, estimated without the model's tokenizer: small models'
+# vocabularies split German into ~3-4 characters per token; 3 errs on the side of fitting.
+CHARS_PER_TOKEN = 3.0
+# Room for the chat template's own tokens and the estimate's error.
+WINDOW_MARGIN_TOKENS = 96
+MIN_PASSAGE_CHARS = 200
+
+
+def estimate_tokens(messages: list[Message]) -> int:
+    return int(sum(len(m.content) + 8 for m in messages) / CHARS_PER_TOKEN) + 1
+
+
+def fit_passages(question: str, lang: str, passages: list[Passage], context_window: int,
+                 max_tokens: int) -> list[Passage]:
+    """The passages, best first, that fit into `context_window` with the prompt (the stricter
+    retry's included) and `max_tokens` of answer; the last one that fits in part is cut at a
+    sentence end. Dropping the weakest sources beats a "too long" error from the server."""
+    import dataclasses
+
+    budget = context_window - max_tokens - WINDOW_MARGIN_TOKENS
+    if estimate_tokens(answer_messages(question, lang, passages, strict=True)) <= budget:
+        return passages
+    room = budget - estimate_tokens(answer_messages(question, lang, [], strict=True))
+    out: list[Passage] = []
+    for p in passages:
+        cost = int(len(format_sources([p])) / CHARS_PER_TOKEN) + 1
+        if cost <= room:
+            out.append(p)
+            room -= cost
+            continue
+        chars = int((room - 40) * CHARS_PER_TOKEN)
+        cut = max((m.end() for m in re.finditer(r"[.!?…][\"'“”»«)]*(?=\s)", p.text[:chars])), default=0)
+        if cut >= MIN_PASSAGE_CHARS:
+            out.append(dataclasses.replace(p, text=p.text[:cut], end=p.start + cut))
+        break
+    return out
+
+
 def rewrite_messages(question: str, lang: str, history: list[tuple[str, str]]) -> list[Message]:
     """The chat that turns a follow-up question into a standalone one."""
     lang = lang if lang in REWRITE_SYSTEM else "en"
@@ -164,6 +202,8 @@ NOTICES = {
                   "en": "The language model's answer broke off or was malformed."},
     "unverified": {"de": "Die Antwort des Sprachmodells ließ sich mit keiner der Quellen belegen.",
                    "en": "The language model's answer could not be tied to any of the sources."},
+    "removed": {"de": "Aussagen, die sich mit den Quellen nicht belegen ließen, wurden entfernt.",
+                "en": "Statements that the sources do not support were removed."},
     "language": {"de": "Das Sprachmodell hat nicht auf Deutsch geantwortet.",
                  "en": "The language model did not answer in English."},
     "config": {"de": "Das Sprachmodell ist nicht nutzbar: {detail}",

@@ -56,6 +56,25 @@ class Citation:
     chunk_id: str = ""
     date: str = ""
     url: str = ""
+    # LLM answers: how well the quote supports the claims citing it (0..1, see rag/verification.py);
+    # None for extractive answers, whose quotes are the answer.
+    score: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ClaimSupport:
+    """One claim of an LLM answer and what the citation check found for it."""
+
+    text: str                  # the claim's words, markers removed
+    citations: list[int]       # its [n] in Answer.text (empty when it was removed)
+    score: float               # support score 0..1 of its best evidence
+    verified: bool             # a cited passage supports it; False = removed from Answer.text
+    status: str = "kept"       # kept | repointed (cited the wrong passage, now the right one) | removed
+    cited: list[int] = field(default_factory=list)   # passages the model cited, 1-based in Answer.passages
+    evidence: str = ""         # the verbatim passage text that supports it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +91,9 @@ class Answer:
     mode: str = "extractive"          # "extractive" or "llm:<model>"
     question: str = ""
     notice: str = ""                  # e.g. why an LLM answer fell back to extractive
+    # LLM answers: every claim with its support; unverified claims are removed from `text` and
+    # listed here with verified=False (docs/llm.md).
+    claims: list[ClaimSupport] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = asdict(self)

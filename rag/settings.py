@@ -94,6 +94,15 @@ class Settings:
     login_window_s: float = 60.0
     login_block_s: float = 60.0
 
+    # --- claim checks of LLM answers (issue 12; rag/verification.py, docs/llm.md) ---
+    # A claim is supported when its e5 similarity to the best sentence window of a cited passage
+    # reaches this (chosen on the XQuAD dev articles by `python -m rag eval claims`): for claims in
+    # the articles' language, and for claims in the other one (similarities across languages run lower) ...
+    claim_min_similarity: float = 0.8275
+    claim_min_similarity_cross: float = 0.8025
+    # ... and the window contains its numbers, months and names (transliteration-tolerant).
+    claim_check_tokens: bool = True
+
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
         """Defaults, then RAG_* env vars, then explicit keyword overrides."""

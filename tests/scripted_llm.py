@@ -98,6 +98,7 @@ class ScriptedLLM:
         self.responder = responder or obedient_model
         self.requests: list[dict] = []
         self.headers: list[dict] = []
+        self.model_info: dict = {}         # extra fields of the model listing (e.g. max_model_len)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self.httpd = _QuietServer(("127.0.0.1", 0), self._handler())
@@ -144,7 +145,7 @@ class ScriptedLLM:
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
                     self._json(200, {"object": "list", "data": [
-                        {"id": "scripted", "object": "model", "owned_by": "tests"}]})
+                        {"id": "scripted", "object": "model", "owned_by": "tests", **server.model_info}]})
                 else:
                     self._json(404, {"error": {"message": "not found"}})
 

@@ -63,3 +63,17 @@ def test_bad_filter_date_is_a_clear_error(seeded):
 
     with pytest.raises(RagError, match="not a date like"):
         seeded.search("Nordkorea", date_from="31.05.2024")
+
+
+def test_language_override_changes_the_answer_language_not_retrieval(seeded):
+    """A German question answered in English is still retrieved as a German question: BM25 keeps
+    its same-language weight (on 788a794 it was switched off, leaving dense-only retrieval)."""
+    q = "Was sagte Kremlsprecher Peskow über ein Treffen mit Kim Jong-un?"
+    as_de, as_en = seeded.ask(q), seeded.ask(q, lang="en")
+    assert as_en.language == "en" and as_de.language == "de"
+    assert any(p.lexical_score for p in as_de.passages)       # BM25 contributes to this question
+    assert [(p.chunk_id, round(p.score, 6)) for p in as_en.passages] == \
+        [(p.chunk_id, round(p.score, 6)) for p in as_de.passages]
+    hybrid = seeded.search(q, mode="hybrid", lang="de")
+    assert [(p.chunk_id, round(p.score, 6)) for p in as_en.passages] == \
+        [(p.chunk_id, round(p.score, 6)) for p in hybrid]

@@ -265,3 +265,19 @@ def test_format_bytes():
     assert ui.format_bytes(5_000_000) == "5.0 MB"
     assert ui.format_bytes(2_500) == "2 kB"   # rounded half to even
     assert ui.format_bytes(12) == "12 bytes"
+
+
+def test_unverified_claims_are_shown_struck_through_and_the_claim_check_lists_all():
+    from rag.results import ClaimSupport
+
+    claims = [ClaimSupport("Peskow sagte das", [1], 0.93, True, cited=[1], evidence="Peskow sagte das."),
+              ClaimSupport("Die Inflation <b>liegt</b> bei 40 Prozent", [], 0.0, False, status="removed", cited=[1])]
+    answer = make_answer(claims=claims)
+    bubble = ui.unverified_html(answer)
+    assert "Entfernt" in bubble and 'class="rag-struck"' in bubble and "40 Prozent" in bubble
+    assert "Peskow" not in bubble
+    panel = ui.sources_html(answer, turn=1)
+    assert "rag-claim-ok" in panel and "rag-claim-bad" in panel and "0.93" in panel
+    assert_inert(bubble)
+    assert_inert(panel)
+    assert ui.unverified_html(make_answer()) == ""       # extractive answers: nothing to add

@@ -1,4 +1,4 @@
-"""python -m rag.evaluation [all|retrieval|answers|bench|report] [options]  (load: see load.py)
+"""python -m rag.evaluation [all|retrieval|answers|claims|bench|report] [options]  (load: see load.py)
 
 Writes <out>/results.json, <out>/report.md and PNG plots. Parts can be run separately; each part
 replaces its own section of results.json and the report is rebuilt from whatever is there."""
@@ -16,7 +16,7 @@ from ..settings import PROJECT_ROOT, Settings
 from . import data
 from .common import environment, log, open_bot, public_settings, sync_corpus
 
-PARTS = ("bench", "retrieval", "answers")   # bench first: its peak RSS must not include the peer
+PARTS = ("bench", "retrieval", "answers", "claims")   # bench first: its peak RSS must not include the peer
 
 
 def parser(prog: str) -> argparse.ArgumentParser:
@@ -50,6 +50,8 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--modes", default="auto",
                    help="answer modes, comma-separated: extractive (learned reader), baseline (the hand-tuned "
                         "reader it replaced), llm (auto: extractive and baseline, llm too when configured)")
+    p.add_argument("--claim-paragraphs", type=int, default=0,
+                   help="claims benchmark: the first N paragraphs of each XQuAD article (0 = all)")
     p.add_argument("--sizes", default="200,1028", help="benchmark corpus sizes in 10kGNAD articles")
     p.add_argument("--cold-runs", type=int, default=3, help="cold-start runs")
     p.add_argument("--backends", default="torch,auto",
@@ -184,7 +186,8 @@ def run(args, command: str) -> int:
     for part in parts:
         log(f"=== {part}")
         try:
-            {"bench": run_bench, "retrieval": run_retrieval, "answers": run_answers}[part](r)
+            {"bench": run_bench, "retrieval": run_retrieval, "answers": run_answers,
+             "claims": run_claims}[part](r)
         except RagError:
             raise
         except Exception:   # one broken part must not throw away hours of the others' results
@@ -354,6 +357,16 @@ def _xquad_answers(r: Run, section: dict, xq: data.XQuad, mode: str, n: int, ove
         recs = answer_eval.run_xquad(bot, answerable, f"xquad {lang} {mode}")
         recs += answer_eval.run_xquad(bot, unanswerable, f"xquad {lang} {mode} (unanswerable)", answerable=False)
         _add_answer_run(section, f"xquad-{lang}", mode, recs)
+
+
+def run_claims(r: Run) -> None:
+    """Claim verification on XQuAD's parallel paragraphs (rag/evaluation/claims_eval.py)."""
+    from . import claims_eval
+
+    meta = r.section_meta()
+    section = claims_eval.run(r.args.xquad, r.embedder, r.out / "cache", r.args.claim_paragraphs or None)
+    section["meta"] = meta
+    r.save("claims", section)
 
 
 def _add_answer_run(section: dict, dataset: str, mode: str, records) -> None:

@@ -347,3 +347,29 @@ def source_matches(path: str, gold: str) -> bool:
     """A gold source names a file by its name or by a trailing part of its path."""
     p, g = Path(path).as_posix().split("/"), Path(gold).as_posix().strip("/").split("/")
     return p[-len(g):] == g
+
+
+# --- XQuAD parallel paragraphs (the split is xquad_split above) -----------------------------------
+
+@dataclass(frozen=True)
+class ParallelParagraph:
+    id: str              # "AA-PP", as Paragraph.id
+    article: int         # 0-based article index in file order
+    title: str
+    de: str
+    en: str
+
+
+def load_parallel(folder: str | Path = DEFAULT_XQUAD) -> list[ParallelParagraph]:
+    """German and English XQuAD paragraphs side by side (the files are parallel: same articles,
+    same paragraphs, same order)."""
+    folder = Path(folder)
+    de, en = _read_json(folder / "xquad.de.json"), _read_json(folder / "xquad.en.json")
+    out = []
+    for ai, (a_de, a_en) in enumerate(zip(de["data"], en["data"])):
+        if len(a_de["paragraphs"]) != len(a_en["paragraphs"]):
+            raise EvalError(f"XQuAD article {ai} has different paragraph counts in German and English.")
+        for pi, (p_de, p_en) in enumerate(zip(a_de["paragraphs"], a_en["paragraphs"])):
+            out.append(ParallelParagraph(f"{ai:02d}-{pi:02d}", ai, a_de.get("title", "").replace("_", " "),
+                                         p_de["context"], p_en["context"]))
+    return out

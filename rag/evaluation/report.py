@@ -314,7 +314,7 @@ def _meta_line(meta: dict) -> str:
 
 def render(results: dict, out: Path) -> str:
     lines = ["# Evaluation report", ""]
-    metas = [(k, results[k]["meta"]) for k in ("bench", "retrieval", "answers") if k in results]
+    metas = [(k, results[k]["meta"]) for k in ("bench", "retrieval", "answers", "claims") if k in results]
     if metas:
         lines.append("Produced by (one line per part; parts may come from different runs):\n")
         lines += [f"- {k}: {_meta_line(m)}" for k, m in metas]
@@ -403,6 +403,11 @@ def render(results: dict, out: Path) -> str:
                           breakdown_table(run, "by_category"), "", f"### {run['dataset']}, {run['mode']}: failures", "",
                           failures(ans["records"][f"{run['dataset']}/{run['mode']}"])]
         lines.append("")
+
+    if results.get("claims"):
+        from .claims_eval import report_lines
+
+        lines += report_lines(results["claims"])
 
     b = results.get("bench")
     if b:
