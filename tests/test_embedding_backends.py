@@ -19,8 +19,8 @@ from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 # The seed gold questions: German and English questions about the seed news articles.
-QUESTIONS = [json.loads(line)["question"] for line in
-             (ROOT / "eval" / "gold" / "seeds.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+QUESTIONS = [json.loads(line)["question"] for name in ("seeds-dev.jsonl", "seeds-test.jsonl") for line in
+             (ROOT / "eval" / "gold" / name).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")

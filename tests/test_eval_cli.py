@@ -18,7 +18,7 @@ from scripted_llm import ScriptedLLM
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
-# The two seed articles that name the Kremlin spokesman (as in eval/gold/seeds.jsonl).
+# The two seed articles that name the Kremlin spokesman (as in eval/gold/seeds-*.jsonl).
 KREMLIN = sorted(p.name for p in SEEDS.glob("00[12]_*.txt"))
 
 GOLD = [
