@@ -24,7 +24,7 @@ import numpy as np
 from . import lang as langs, language
 from .boosted_trees import TreeEnsemble
 from .cleaning import to_source
-from .reader_features import Features, featurize, span_features
+from .reader_features import Features, featurize, span_features, span_fits
 from .render import short_answer
 from .results import Citation, Passage
 
@@ -144,16 +144,21 @@ def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray,
     if not len(r.sentence_p) or r.answerable_p < models.answerable_threshold:
         return _abstain(r, lang)
     short, chosen = _choose(r, models)
+    if not chosen:
+        return _abstain(r, lang)
     return _compose(r, lang, short, chosen)
 
 
 def _choose(r: Reading, models: ReaderModels) -> tuple[str, list[int]]:
     """The short answer (or '') and the sentences to quote, best first."""
     f = r.features
-    order = [int(k) for k in np.argsort(-r.sentence_p)]
+    # A sentence that gives orders to an assistant or reader is never quoted as the answer.
+    order = [int(k) for k in np.argsort(-r.sentence_p) if not langs.is_instruction(f.sentences[k].text)]
+    if not order:
+        return "", []
     short, first = "", order[0]
     if len(r.span_p) and f.kind in langs.FACTOID:
-        best = int(np.argmax(r.span_p))
+        best = _best_of_kind(r)
         if r.span_p[best] >= models.span_threshold:
             short = f.spans[best].text
             first = f.spans[best].sentence
@@ -161,13 +166,31 @@ def _choose(r: Reading, models: ReaderModels) -> tuple[str, list[int]]:
     for k in order:
         if len(chosen) >= 2:
             break
-        if k == first or langs.is_instruction(f.sentences[k].text):
+        if k == first:
             continue
         # A second quote only when the reader rates it nearly as likely to hold the answer.
         if r.sentence_p[k] >= models.second_quote_ratio * r.sentence_p[first] and \
                 _similar(f.sentences[k].text, f.sentences[first].text) < 0.6:
             chosen.append(k)
     return short, chosen
+
+
+def _best_of_kind(r: Reading) -> int:
+    """The best-scored span that is of the kind the question asks for (a name for "who", a date
+    for "when", a number for "how many", a proper noun for "where"); the best span of any kind
+    when there is none. The model scores kinds softly; an answer of the wrong kind ("Küstenstadt"
+    for "Who received ...?") is the error users notice most."""
+    f = r.features
+    fits = np.array([span_fits(f.kind, f.sentences[c.sentence], c) for c in f.spans], dtype=bool)
+    if not fits.any():
+        return int(np.argmax(r.span_p))
+    if f.kind in ("who", "where"):
+        # Apposition: the noun the question asks about, then the name ("Kremlsprecher Dmitri
+        # Peskow" for "Wer ist der Sprecher ...?", "Küstenstadt Wŏnsan" for "In welcher Stadt ...?").
+        named = fits & np.array([c.i > 0 and bool(f.sentences[c.sentence].matched[c.i - 1]) for c in f.spans])
+        if named.any():
+            fits = named
+    return int(np.flatnonzero(fits)[np.argmax(r.span_p[fits])])
 
 
 def _compose(r: Reading, lang: str, short: str, chosen: list[int]) -> tuple[str, list[Citation], bool]:

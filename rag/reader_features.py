@@ -29,7 +29,7 @@ SPAN_FEATURES = (
     + ["first_cap", "last_cap", "first_number", "next_unit", "at_start", "q_overlap", "q_any",
        "dist_left", "dist_right", "matched_near", "prev_punct", "prev_prep", "prev_article",
        "prev_role", "prev_cap", "next_punct", "next_cap", "rel_position", "quoted", "in_parens",
-       "agreement", "lowercase", "matched_in_sentence"])
+       "agreement", "lowercase", "matched_in_sentence", "prev_matched", "prev_role_matched", "next_matched"])
 _ARTICLES = {"der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer",
              "eines", "the", "a", "an"}
 
@@ -171,11 +171,29 @@ def _span_row(c: SpanCandidate, s: Sentence, kind: str, folded_sentences: list[s
         i / max(1, n), float(prev_text in _OPEN_QUOTES and next_text in _CLOSE_QUOTES),
         float(prev_text == "(" and next_text == ")"), float(min(3, max(0, agreement))),
         float(not frac[_F["cap"]] > 0), float(matched.sum()),
+        # Apposition: "Kremlsprecher Dmitri Peskow" answers "Wer ist der Sprecher ...?".
+        float(i > 0 and matched[i - 1]), float(i > 0 and matched[i - 1] and flags[i - 1, _F["role"]] > 0),
+        float(j < n and matched[j]),
     ]
 
 
 _OPEN_QUOTES = {"„", "\"", "“", "«", "»", "‚"}
 _CLOSE_QUOTES = {"“", "\"", "”", "»", "«", "‘"}
+
+
+def span_fits(kind: str, s: Sentence, c: SpanCandidate) -> bool:
+    """Is the phrase of the kind a who/when/how-many/where question asks for?"""
+    flags, matched = s.flags[c.i:c.j], s.matched[c.i:c.j]
+    has = lambda name: bool(flags[:, _F[name]].any())
+    if kind == "when":
+        return has("year") or has("month") or has("weekday") or has("time") or has("digit")
+    if kind == "count":
+        return has("number") or has("digit")
+    if kind in ("who", "where"):
+        # Proper nouns only, none of them a title, month, weekday or a word of the question.
+        return bool(flags[:, _F["cap"]].all()) and not (has("role") or has("month") or has("weekday")
+                                                         or has("digit") or matched.any())
+    return True
 
 
 def span_features(feats: Features, sentence_p: np.ndarray, kind: str) -> None:

@@ -101,7 +101,12 @@ def test_hybrid_is_not_worse_than_dense(retrieval, lang):
 # of answerable questions per language on the store without the held-out paragraphs, and half as
 # many questions about held-out paragraphs (unanswerable, near-topic).
 XQUAD_ANSWER_QUESTIONS = 80
-XQUAD_ANSWER_MIN = {}   # filled in below from MEASURED_ANSWERS
+# `python -m rag eval answers --answer-questions 150` (learned reader, test split; 150 answerable
+# + 75 unanswerable per language), see README "Quality and speed". The gate's subset is smaller
+# (80 + 40), so the thresholds leave room for the subset's spread.
+MEASURED_ANSWERS = {}
+XQUAD_ANSWER_MIN = {}
+XQUAD_FALSE_ABSTENTION_MAX = {}
 
 
 @pytest.fixture(scope="module")
