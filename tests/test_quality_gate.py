@@ -25,13 +25,14 @@ RETRIEVAL_MIN = {
 # Hybrid may trail dense-only by at most this much (ties are common on a small subset).
 HYBRID_VS_DENSE_EPS = 0.01
 
-# `python -m rag eval answers --answer-questions 0 --no-peer` at commit f641a49: contains 0.70,
-# citation precision 0.8125, language match 1.0, abstention precision 0.714, recall 0.50.
+# The learned reader on the test half of the seed gold set (eval/gold/seeds-test.jsonl, 28
+# questions), same run as MEASURED_ANSWERS: contains 0.667, citation precision 0.81, language
+# match 1.0, abstention precision 1.0, recall 0.571.
 GOLD_MIN = {
-    "contains": 0.65,
+    "contains": 0.60,
     "citation_precision": 0.75,
     "language_match": 0.95,
-    "abstention_precision": 0.65,
+    "abstention_precision": 0.85,
     "abstention_recall": 0.40,
 }
 
@@ -104,9 +105,19 @@ XQUAD_ANSWER_QUESTIONS = 80
 # `python -m rag eval answers --answer-questions 150` (learned reader, test split; 150 answerable
 # + 75 unanswerable per language), see README "Quality and speed". The gate's subset is smaller
 # (80 + 40), so the thresholds leave room for the subset's spread.
-MEASURED_ANSWERS = {}
-XQUAD_ANSWER_MIN = {}
-XQUAD_FALSE_ABSTENTION_MAX = {}
+# Measured 2026-11-26 at the commit that added the learned reader (150 + 75 questions per language).
+MEASURED_ANSWERS = {
+    ("de", "contains"): 0.873, ("de", "f1"): 0.285, ("de", "abstention_precision"): 0.918,
+    ("de", "abstention_recall"): 0.600, ("en", "contains"): 0.300, ("en", "f1"): 0.114,
+    ("en", "abstention_precision"): 0.871, ("en", "abstention_recall"): 0.360,
+}
+XQUAD_ANSWER_MIN = {
+    ("de", "contains"): 0.80, ("de", "f1"): 0.22, ("de", "abstention_precision"): 0.78,
+    ("de", "abstention_recall"): 0.42, ("en", "contains"): 0.22, ("en", "f1"): 0.07,
+    ("en", "abstention_precision"): 0.70, ("en", "abstention_recall"): 0.20,
+}
+# Measured: 2.7 % of answerable questions declined in each language.
+XQUAD_FALSE_ABSTENTION_MAX = {"de": 0.08, "en": 0.08}
 
 
 @pytest.fixture(scope="module")
