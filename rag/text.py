@@ -31,7 +31,7 @@ _ABBREV = {
 _BOUNDARY = re.compile(r"[.!?…]+[\"'“”»«‘’)\]]*(?=\s)|\n[ \t]*\n")
 _MONTH = re.compile(r"(Jan|Feb|Mär|Apr|Mai|Jun|Jul|Aug|Sep|Okt|Nov|Dez)", re.I)
 # "1. FC Köln", "2. Bundesliga": an ordinal before an abbreviation in capitals or a league word.
-_ORDINAL_NOUN = re.compile(r"(?:[A-ZÄÖÜ]{1,4}\b|Bundesliga|Liga|Klasse|Weltkrieg|Jahrhundert|Mal\b|Platz\b)")
+_ORDINAL_NOUN = re.compile(r"(?:[A-ZÄÖÜ]{2,4}\b|Bundesliga|Liga|Klasse|Weltkrieg|Jahrhundert|Mal\b|Platz\b)")
 
 
 def split_sentences(text: str) -> list[Span]:
@@ -58,8 +58,9 @@ def _ends_sentence(text: str, start: int, m: re.Match, end: int) -> bool:
     nxt = re.match(r"\s*(\S*)", text[end:end + 30]).group(1)
     if low in _ABBREV:
         return False                       # "z. B.", "Dr. med. Müller"
-    if len(token) == 1 and token.isupper() and nxt[:1].isupper():
-        return False                       # an initial: "Matthew J. Holman"
+    if len(token) == 1 and token.isupper() and nxt[:1].isupper() and re.search(
+            r"(?:^|\s)[A-ZÄÖÜ][\w'’-]*\s" + token + r"$", text[max(start, m.start() - 40):m.start()]):
+        return False                       # an initial after a name: "Matthew J. Holman"
     if token.isdigit() and len(token) <= 2:
         # "am 3. Oktober", "1. FC Köln", "der 2. Weltkrieg": an ordinal, not the end.
         return nxt[:1].isupper() and not _MONTH.match(nxt) and not _ORDINAL_NOUN.match(nxt)
