@@ -369,6 +369,7 @@ def format_bytes(n: int) -> str:
 
 
 _INFO_LABELS = [("mode", "Answer mode"), ("llm", "LLM in use"), ("embedding_model", "Embedding model"),
+                ("embedding_backend", "Embedding backend"), ("embedding_precision", "Embedding precision"),
                 ("store", "Store"), ("chunks", "Passages (chunks) stored"),
                 ("top_k", "Default passages per question")]
 
