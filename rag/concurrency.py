@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 # ChunkStore methods that only read. Anything else callable is treated as a write: a method added
 # later is then safe by default (exclusive), at worst slower.
-_READS = frozenset({"count", "all_ids", "sources", "get", "dense"})
+# lexical_search may refresh the BM25 index from Chroma's change log; the index does that under its
+# own lock and swaps in the new state whole (rag/lexical.py), so it is a read here.
+_READS = frozenset({"count", "all_ids", "sources", "get", "dense", "lexical_search"})
 _LEXICAL_READS = frozenset({"search", "ids", "__len__"})
 
 

@@ -86,11 +86,13 @@ def test_a_search_waits_for_a_store_write_but_not_for_embedding(make_assistant, 
     inner_lexical = getattr(bot.store, "inner", bot.store).lexical
     in_write, release_write = threading.Event(), threading.Event()
     in_embed, release_embed = threading.Event(), threading.Event()
-    real_add, real_passages = inner_lexical.add, bot.embedder.passages
+    real_apply, real_passages = inner_lexical.apply, bot.embedder.passages
 
-    def slow_add(doc_id, text):
-        real_add(doc_id, text)
-        if not in_write.is_set():
+    def slow_apply(upserts, removals=()):
+        real_apply(upserts, removals)
+        # Only the write of the new chunks (after they were embedded); the catch-up with Chroma
+        # that starts every write applies changes too.
+        if upserts and in_embed.is_set() and not in_write.is_set():
             in_write.set()
             release_write.wait(120)
 
@@ -100,7 +102,7 @@ def test_a_search_waits_for_a_store_write_but_not_for_embedding(make_assistant, 
             release_embed.wait(120)
         return real_passages(texts, *a, **kw)
 
-    inner_lexical.add = slow_add
+    inner_lexical.apply = slow_apply
     bot.embedder.passages = slow_passages
     try:
         ingest = threading.Thread(target=bot.ingest, args=([str(p) for p in extra],))
