@@ -165,10 +165,14 @@ class Assistant:
         from . import llm as llm_mod
 
         s = self.settings
-        loaded = self._embedder      # info never loads the model (it is what `rag info` shows fast)
+        # Never loads the model (`rag info` answers fast); the backend choice is cheap to make.
+        from .embedding import choose_backend
+
+        loaded = self._embedder
+        choice = loaded if loaded is not None else choose_backend(s)
         out = {"mode": "extractive", "llm": "", "embedding_model": s.embedding_model,
-               "embedding_backend": getattr(loaded, "backend", "") if loaded else f"{s.embedding_backend} (not loaded yet)",
-               "embedding_precision": getattr(loaded, "precision", "") if loaded else "",
+               "embedding_backend": getattr(choice, "backend", ""),
+               "embedding_precision": getattr(choice, "precision", ""),
                "store": s.chroma_url or str(s.store_dir), "chunks": self.store.count(), "top_k": s.top_k}
         if not llm_mod.enabled(s):
             return out

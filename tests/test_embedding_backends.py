@@ -233,7 +233,7 @@ def test_ingest_overlaps_preparing_with_embedding(make_assistant, tmp_path, monk
     monkeypatch.setattr(ingest, "_EMBED_GROUP", 1)   # embed after every file
     prepared_during_embedding = []
     bot = make_assistant(seed=False)
-    real_passages, real_prepare = bot.embedder.passages, ingest.prepare
+    real_passages, real_prepare = bot.embedder.passages, ingest.prepare_document
     embedding = threading.Event()
     calls = {"prepare": 0}
 
@@ -253,7 +253,7 @@ def test_ingest_overlaps_preparing_with_embedding(make_assistant, tmp_path, monk
         return real_prepare(doc, settings)
 
     monkeypatch.setattr(bot.embedder, "passages", passages)
-    monkeypatch.setattr(ingest, "prepare", prepare)
+    monkeypatch.setattr(ingest, "prepare_document", prepare)
     seen = []
     report = bot.ingest([folder], progress=lambda d, t, m: seen.append((d, t, m)))
     assert len(report.added) == 5 and [p.path.endswith("zz_empty.txt") for p in report.failed] == [True]
@@ -271,7 +271,7 @@ def test_ingest_errors_stop_the_prepare_thread(make_assistant, tmp_path, monkeyp
     def broken_prepare(doc, settings):
         raise ValueError("a cleaning rule is broken")
 
-    monkeypatch.setattr(ingest, "prepare", broken_prepare)
+    monkeypatch.setattr(ingest, "prepare_document", broken_prepare)
     with pytest.raises(ValueError, match="cleaning rule"):
         bot.ingest([ROOT / "seeds"])
     assert not _prepare_threads()
