@@ -153,10 +153,13 @@ def user_mistake(where: str, error) -> None:
 
 
 def plain_report(report) -> dict:
-    """The ingest report as plain data for the API. Failed entries carry `file`, not `path`: a dict
+    """The ingest report as plain data for the API. Per-file entries carry `file`, not `path`: a dict
     with a `path` looks like a file to gradio_client, which then tries to download it and fails."""
     d = report.to_dict()
-    d["failed"] = [{"file": p["path"], "reason": p["reason"]} for p in d["failed"]]
+    for key, value in d.items():
+        if isinstance(value, list):   # failed, skipped, duplicates, warnings, cleaned, ...
+            d[key] = [{("file" if k == "path" else k): v for k, v in item.items()} if isinstance(item, dict)
+                      else item for item in value]
     return d
 
 

@@ -28,7 +28,8 @@ GOLD = [
      "sources": KREMLIN, "follow_up_of": "de-1"},
     {"id": "en-1", "question": "Who is the Kremlin spokesman?", "lang": "en",
      "answers": ["Dmitry Peskov", "Peskov"], "sources": KREMLIN},
-    {"id": "en-na", "question": "What is the population of Pyongyang?", "lang": "en",
+    # Off-topic, so every reader abstains; near-topic abstention is measured in the report.
+    {"id": "en-na", "question": "Who won the 2014 FIFA World Cup?", "lang": "en",
      "answers": [], "sources": [], "answerable": False},
 ]
 
