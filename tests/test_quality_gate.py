@@ -107,16 +107,16 @@ XQUAD_ANSWER_QUESTIONS = 80
 # (80 + 40), so the thresholds leave room for the subset's spread.
 # Measured 2026-11-26 at the commit that added the learned reader (150 + 75 questions per language).
 MEASURED_ANSWERS = {
-    ("de", "contains"): 0.873, ("de", "f1"): 0.285, ("de", "abstention_precision"): 0.918,
-    ("de", "abstention_recall"): 0.600, ("en", "contains"): 0.300, ("en", "f1"): 0.114,
-    ("en", "abstention_precision"): 0.871, ("en", "abstention_recall"): 0.360,
+    ("de", "contains"): 0.873, ("de", "f1"): 0.296, ("de", "abstention_precision"): 0.918,
+    ("de", "abstention_recall"): 0.600, ("en", "contains"): 0.293, ("en", "f1"): 0.118,
+    ("en", "abstention_precision"): 0.848, ("en", "abstention_recall"): 0.373,
 }
 XQUAD_ANSWER_MIN = {
     ("de", "contains"): 0.80, ("de", "f1"): 0.22, ("de", "abstention_precision"): 0.78,
     ("de", "abstention_recall"): 0.42, ("en", "contains"): 0.22, ("en", "f1"): 0.07,
     ("en", "abstention_precision"): 0.70, ("en", "abstention_recall"): 0.20,
 }
-# Measured: 2.7 % of answerable questions declined in each language.
+# Measured: 2.7 % (de) and 3.3 % (en) of answerable questions declined.
 XQUAD_FALSE_ABSTENTION_MAX = {"de": 0.08, "en": 0.08}
 
 

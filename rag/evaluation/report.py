@@ -379,8 +379,11 @@ def render(results: dict, out: Path) -> str:
     ans = results.get("answers")
     if ans:
         lines += ["## 2. Answers", ""]
-        lines.append(f"Gold set `{ans['gold_file']}` over `{ans['articles']}`; XQuAD answer spans on the "
-                     f"240-paragraph store. Modes: {', '.join(ans['modes'])}. *contains gold*: the answer "
+        lines.append(f"Gold set `{ans['gold_file']}` over `{ans['articles']}`; XQuAD answer spans of the "
+                     f"test articles only, on a store without the held-out test paragraphs (questions about "
+                     f"those are the unanswerable rows; docs/eval.md, \"Dev and test\"). Modes: "
+                     f"{', '.join(ans['modes'])} (extractive = the learned reader, baseline = the hand-tuned "
+                     f"one it replaced). *contains gold*: the answer "
                      f"contains a gold answer after folding case, diacritics, hyphens and the name spellings "
                      f"in rag/evaluation/names.tsv (answerable questions; an abstention counts as a miss). "
                      f"*F1*: SQuAD token F1 of the answer's first sentence. *Citation P*: cited articles that "
