@@ -11,9 +11,9 @@ import numpy as np
 
 from . import lang as langs
 from .chunking import split_sentences
-from .cleaning import to_source
 from .lexical import stopwords, tokenize
 from .results import Citation, Passage
+from .text import word_overlap
 
 # The answer phrasing lives with the other language rules (rag/lang/).
 PHRASES = {code: langs.rules(code).PHRASES for code in langs.SUPPORTED}
@@ -62,11 +62,7 @@ def score(question: str, lang: str, cands: list[Candidate], q_vec: np.ndarray,
 
 
 def citation_for(n: int, c: Candidate) -> Citation:
-    p = c.passage
-    start = to_source(p.segments, p.start + c.start)
-    end = to_source(p.segments, p.start + c.end)
-    return Citation(n=n, source=p.source, title=p.title, outlet=p.outlet, quote=c.text, start=start,
-                    end=end, chunk_id=p.chunk_id, date=p.date, url=p.url)
+    return c.passage.cite(n, c.start, c.end)
 
 
 # --- short answers for factoid questions ------------------------------------------------------
@@ -217,7 +213,7 @@ def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray,
         close = c.score >= ranked[0].score - 0.015
         confirms = bool(short) and short in c.text and c.score >= ranked[0].score - 0.08
         if (close or confirms) and all(c.passage.source != x.passage.source for x in chosen) \
-                and all(_similar(c.text, x.text) < 0.6 for x in chosen):
+                and all(word_overlap(c.text, x.text) < 0.6 for x in chosen):
             chosen.append(c)
 
     citations, parts = [], []
@@ -231,8 +227,3 @@ def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray,
     if short:
         text = f"{short}. {text}"
     return text, citations, False
-
-
-def _similar(a: str, b: str) -> float:
-    ta, tb = set(a.lower().split()), set(b.lower().split())
-    return len(ta & tb) / max(1, min(len(ta), len(tb)))

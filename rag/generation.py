@@ -19,7 +19,6 @@ import numpy as np
 
 from . import language, prompts
 from .citations import MarkerRewriter, lexical_overlap, rewrite_markers, strip_markers, strip_quotes
-from .cleaning import to_source
 from .extractive import abstention_text
 from .llm import Backend, LLMError, chat_once, stream_text
 from .results import Citation, ClaimSupport, Passage
@@ -110,13 +109,7 @@ class LanguageGate:
 def to_citation(n: int, source_index: int, evidence: Evidence, passages: list[Passage]) -> Citation:
     """Offsets go through the passage's cleaning segments to the source file, exactly as the
     extractive answer's citations do."""
-    p = passages[source_index]
-    span = evidence.span
-    quote = p.text[span.start:span.end]
-    return Citation(n=n, source=p.source, title=p.title, outlet=p.outlet, quote=quote,
-                    start=to_source(p.segments, p.start + span.start),
-                    end=to_source(p.segments, p.start + span.end),
-                    chunk_id=p.chunk_id, date=p.date, url=p.url, score=evidence.score)
+    return passages[source_index].cite(n, evidence.span.start, evidence.span.end, score=evidence.score)
 
 
 def to_passage_numbers(text: str, new_to_old: dict[int, int]) -> str:

@@ -23,10 +23,10 @@ import numpy as np
 
 from . import lang as langs, language
 from .boosted_trees import TreeEnsemble
-from .cleaning import to_source
-from .reader_features import Features, featurize, span_features, span_fits
+from .reader_features import SENTENCE_FEATURES, Features, featurize, span_features, span_fits
 from .render import short_answer
 from .results import Citation, Passage
+from .text import word_overlap
 
 MODEL_DIR = Path(__file__).parent / "data" / "reader"
 ANSWERABLE_FEATURES = (["sentence_p", "sentence_p2", "span_p", "span_margin", "best_dense", "best_cos",
@@ -98,11 +98,11 @@ class Reading:
     answerable_p: float = 1.0
 
 
-def answerable_row(f: Features, sentence_p: np.ndarray, span_p: np.ndarray) -> np.ndarray:
-    from .reader_features import SENTENCE_FEATURES
+_COL = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
 
-    col = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
-    x = f.sentence_x
+
+def answerable_row(f: Features, sentence_p: np.ndarray, span_p: np.ndarray) -> np.ndarray:
+    col, x = _COL, f.sentence_x
     if len(sentence_p) == 0:
         return np.zeros(len(ANSWERABLE_FEATURES), dtype=np.float32)
     top = int(np.argmax(sentence_p))
@@ -170,7 +170,7 @@ def _choose(r: Reading, models: ReaderModels) -> tuple[str, list[int]]:
             continue
         # A second quote only when the reader rates it nearly as likely to hold the answer.
         if r.sentence_p[k] >= models.second_quote_ratio * r.sentence_p[first] and \
-                _similar(f.sentences[k].text, f.sentences[first].text) < 0.6:
+                word_overlap(f.sentences[k].text, f.sentences[first].text) < 0.6:
             chosen.append(k)
     return short, chosen
 
@@ -200,7 +200,7 @@ def _compose(r: Reading, lang: str, short: str, chosen: list[int]) -> tuple[str,
     for k in chosen:
         s = r.features.sentences[k]
         n = by_source.setdefault(s.passage.source, len(by_source) + 1)
-        citations.append(citation_for(n, s.passage, s.start, s.end, s.text))
+        citations.append(s.passage.cite(n, s.start, s.end))
         lead = (ph["says"] if lang != "de" else ph["according"]) if not parts else ph["also"]
         parts.append(f"{lead.format(n=n)}: {ph['quote'].format(q=s.text)}")
     text = " ".join(parts)
@@ -227,15 +227,3 @@ def _abstain(r: Reading, lang: str) -> tuple[str, list[Citation], bool]:
     p = r.features.sentences[int(np.argmax(r.sentence_p))].passage
     title = " ".join((p.title or Path(p.source).stem).split())[:120]
     return f"{ph['abstain']} {ph['abstain_closest'].format(title=title)}", [], True
-
-
-def citation_for(n: int, p: Passage, start: int, end: int, quote: str) -> Citation:
-    """Citation [n] of the sentence at [start, end) of passage `p`, with offsets into the file."""
-    return Citation(n=n, source=p.source, title=p.title, outlet=p.outlet, quote=quote,
-                    start=to_source(p.segments, p.start + start), end=to_source(p.segments, p.start + end),
-                    chunk_id=p.chunk_id, date=p.date, url=p.url)
-
-
-def _similar(a: str, b: str) -> float:
-    ta, tb = set(a.lower().split()), set(b.lower().split())
-    return len(ta & tb) / max(1, min(len(ta), len(tb)))

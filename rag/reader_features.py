@@ -32,6 +32,9 @@ SPAN_FEATURES = (
        "agreement", "lowercase", "matched_in_sentence", "prev_matched", "prev_role_matched", "next_matched"])
 _ARTICLES = {"der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer",
              "eines", "the", "a", "an"}
+_OPEN_QUOTES = {"„", "\"", "“", "«", "»", "‚"}
+_CLOSE_QUOTES = {"“", "\"", "”", "»", "«", "‘"}
+_F = {name: i for i, name in enumerate(WORD_FLAGS)}
 
 
 @dataclass
@@ -109,12 +112,12 @@ def sentence_features(kind: str, cross_language: bool, sentences: list[Sentence]
         position = last_index.get(s.passage_index, -1) + 1
         last_index[s.passage_index] = position
         stems = set(tokenize(s.text, "de")) | set(tokenize(s.text, "en"))
-        words = content_words(s.text)
-        fold_hits = sum(1 for w in terms.words if w in words or (len(w) >= 5 and w in fold(s.text)))
+        words, folded = content_words(s.text), fold(s.text)
+        fold_hits = sum(1 for w in terms.words if w in words or (len(w) >= 5 and w in folded))
         f = s.flags.sum(axis=0) if len(s.tokens) else np.zeros(len(WORD_FLAGS))
-        has_number = float(f[WORD_FLAGS.index("number")] > 0)
-        has_date = float(f[WORD_FLAGS.index("year")] + f[WORD_FLAGS.index("month")] + f[WORD_FLAGS.index("weekday")] > 0)
-        has_name = float(f[WORD_FLAGS.index("cap")] >= 3)
+        has_number = float(f[_F["number"]] > 0)
+        has_date = float(f[_F["year"]] + f[_F["month"]] + f[_F["weekday"]] > 0)
+        has_name = float(f[_F["cap"]] >= 3)
         kind_in = {"count": has_number, "when": has_date, "who": has_name, "where": has_name}.get(kind, 0.0)
         row = [float(cos[k]), best_cos - float(cos[k]), float(rank[k]), len(terms.stems & stems) / n_stems,
                fold_hits / n_words, float(s.passage_index), dense[k], best_dense - dense[k], float(position),
@@ -123,9 +126,6 @@ def sentence_features(kind: str, cross_language: bool, sentences: list[Sentence]
         row += [float(kind == x) for x in KINDS]
         rows.append(row)
     return np.array(rows, dtype=np.float32).reshape(len(sentences), len(SENTENCE_FEATURES))
-
-
-_F = {name: i for i, name in enumerate(WORD_FLAGS)}
 
 
 def _nearest_matches(matched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -175,10 +175,6 @@ def _span_row(c: SpanCandidate, s: Sentence, kind: str, folded_sentences: list[s
         float(i > 0 and matched[i - 1]), float(i > 0 and matched[i - 1] and flags[i - 1, _F["role"]] > 0),
         float(j < n and matched[j]),
     ]
-
-
-_OPEN_QUOTES = {"„", "\"", "“", "«", "»", "‚"}
-_CLOSE_QUOTES = {"“", "\"", "”", "»", "«", "‘"}
 
 
 def span_fits(kind: str, s: Sentence, c: SpanCandidate) -> bool:

@@ -41,6 +41,16 @@ class Passage:
         d.pop("segments")
         return d
 
+    def cite(self, n: int, start: int, end: int, score: float | None = None) -> "Citation":
+        """Citation [n] of the text at [start, end) of this passage, its offsets mapped through the
+        cleaning segments into the source file. The one place every answer builds citations."""
+        from .cleaning import to_source
+
+        return Citation(n=n, source=self.source, title=self.title, outlet=self.outlet,
+                        quote=self.text[start:end], start=to_source(self.segments, self.start + start),
+                        end=to_source(self.segments, self.start + end), chunk_id=self.chunk_id,
+                        date=self.date, url=self.url, score=score)
+
 
 @dataclass
 class Citation:

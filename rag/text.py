@@ -101,3 +101,10 @@ def fold(text: str) -> str:
     """Lower case without diacritics, ß as ss: "Wŏnsan" and "Wonsan" compare equal."""
     text = unicodedata.normalize("NFKD", text.lower().replace("ß", "ss"))
     return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
+def word_overlap(a: str, b: str) -> float:
+    """Share of the shorter text's words (lower-cased, split on spaces) that the other has too:
+    how much two quotes repeat each other."""
+    ta, tb = set(a.lower().split()), set(b.lower().split())
+    return len(ta & tb) / max(1, min(len(ta), len(tb)))

@@ -25,9 +25,14 @@ def rules(lang: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{code}")
 
 
+def _padded(question: str) -> str:
+    """Lower case, single spaces, a space at each end: what the question-word patterns expect."""
+    return " " + " ".join(question.lower().split()) + " "
+
+
 def question_kind(question: str) -> str:
     """What a question asks for, by the first rule (in any supported language) that matches."""
-    low = " " + " ".join(question.lower().split()) + " "
+    low = _padded(question)
     best, at = "other", len(low) + 1
     for code in SUPPORTED:
         for kind, pattern in rules(code).QUESTION_KINDS:
@@ -40,7 +45,7 @@ def question_kind(question: str) -> str:
 
 def has_question_word(question: str) -> bool:
     """Does the question say what it asks for ("Und Putin?" does not)?"""
-    low = " " + " ".join(question.lower().split()) + " "
+    low = _padded(question)
     return any(p.search(low) for code in SUPPORTED for _, p in rules(code).QUESTION_KINDS)
 
 
