@@ -46,6 +46,9 @@ def test_question_kind(question, kind):
     ("Er kam im 2. Weltkrieg um. Dann war Ruhe.", ["Er kam im 2. Weltkrieg um.", "Dann war Ruhe."]),
     ("Das war im Jahr 2019. Dann kam Corona.", ["Das war im Jahr 2019.", "Dann kam Corona."]),
     ("Er wurde 12. Dann ging er.", ["Er wurde 12.", "Dann ging er."]),
+    # A capital letter after a number or symbol is not an initial; "A" after an ordinal starts one.
+    ("It was broadcast from 19.2°E. This was new.", ["It was broadcast from 19.2°E.", "This was new."]),
+    ("They finished in place 2. A new season began.", ["They finished in place 2.", "A new season began."]),
 ])
 def test_sentence_splitter(text, expected):
     spans = split_sentences(text)
