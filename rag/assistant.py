@@ -335,7 +335,8 @@ class Assistant:
                                      s.min_relevance, s.min_sentence_relevance)
         if s.reader != "learned":
             raise RagError(f"RAG_READER={s.reader!r} is not a reader (choose learned or baseline).")
-        return reader.answer(question, lang, passages, q_vec, self._sentence_vectors, kind=kind,
+        return reader.answer(question, lang, passages, q_vec, self._sentence_vectors,
+                             lambda texts: self.embedder.token_states(texts), kind=kind,
                              q_lang=q_lang, corpus_language=s.corpus_language)
 
     # --- the LLM backend, built on first use ----------------------------------------------------

@@ -1,6 +1,6 @@
 """A trained gradient-boosted tree ensemble as plain arrays: saved as .npz, evaluated with numpy.
 
-scikit-learn trains the reader's models (rag/reader_train.py); answering needs only these arrays,
+scikit-learn and LightGBM train the reader's models (rag/reader_train.py); answering needs only these arrays,
 so the committed model is a few hundred KB, loads without pickle and does not depend on the
 scikit-learn version that made it."""
 from __future__ import annotations
@@ -70,3 +70,34 @@ def from_sklearn(model) -> TreeEnsemble:
                         left, right, cat("is_leaf").astype(bool), cat("value").astype(np.float64),
                         cat("missing_go_to_left").astype(bool), np.array(roots, dtype=np.int64),
                         float(np.ravel(model._baseline_prediction)[0]), depth)
+
+
+def from_lightgbm(booster) -> TreeEnsemble:
+    """Convert a fitted LightGBM booster (numerical splits only, e.g. the reader's span ranker);
+    its raw score is what `TreeEnsemble.raw` returns."""
+    feature, threshold, left, right, leaf, value, missing_left, roots = [], [], [], [], [], [], [], []
+    depth = 0
+
+    def add(node: dict, level: int) -> int:
+        nonlocal depth
+        depth = max(depth, level + 1)
+        index = len(feature)
+        for column in (feature, threshold, left, right, leaf, value, missing_left):
+            column.append(0)
+        if "leaf_value" in node:
+            leaf[index], value[index] = True, float(node["leaf_value"])
+            return index
+        if node.get("decision_type", "<=") != "<=":
+            raise ValueError("only numerical (<=) splits can be converted")
+        feature[index], threshold[index] = int(node["split_feature"]), float(node["threshold"])
+        missing_left[index] = bool(node.get("default_left", True))
+        left[index] = add(node["left_child"], level + 1)
+        right[index] = add(node["right_child"], level + 1)
+        return index
+
+    for tree in booster.dump_model()["tree_info"]:
+        roots.append(add(tree["tree_structure"], 0))
+    as_int = lambda xs: np.array(xs, dtype=np.int64)
+    return TreeEnsemble(as_int(feature), np.array(threshold, dtype=np.float64), as_int(left), as_int(right),
+                        np.array(leaf, dtype=bool), np.array(value, dtype=np.float64),
+                        np.array(missing_left, dtype=bool), as_int(roots), 0.0, depth)

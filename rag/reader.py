@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lang as langs, language
+from . import lang as langs, language, span_head
 from .boosted_trees import TreeEnsemble
 from .reader_features import SENTENCE_FEATURES, Features, featurize, span_features, span_fits
 from .render import short_answer
+from .spans import whole_date
 from .results import Citation, Passage
 from .text import word_overlap
 
@@ -42,6 +43,8 @@ class ReaderModels:
     answerable_threshold: float
     span_threshold: float
     second_quote_ratio: float
+    head: span_head.SpanHead
+    kind_rule: frozenset[str]   # kinds answered only by spans of that kind (chosen on dev by train-reader)
 
 
 _lock = threading.Lock()
@@ -57,7 +60,8 @@ def load(folder: Path = MODEL_DIR) -> ReaderModels:
             _models[key] = ReaderModels(
                 TreeEnsemble.load(folder / "sentence.npz"), TreeEnsemble.load(folder / "span.npz"),
                 TreeEnsemble.load(folder / "answerable.npz"), float(meta["answerable_threshold"]),
-                float(meta["span_threshold"]), float(meta.get("second_quote_ratio", 0.5)))
+                float(meta["span_threshold"]), float(meta.get("second_quote_ratio", 0.5)),
+                span_head.SpanHead.load(folder / "span_head.npz"), frozenset(meta.get("kind_rule", langs.FACTOID)))
         return _models[key]
 
 
@@ -117,10 +121,12 @@ def answerable_row(f: Features, sentence_p: np.ndarray, span_p: np.ndarray) -> n
 
 
 def read(models: ReaderModels, question: str, q_lang: str, passages: list[Passage], q_vec: np.ndarray,
-         embed_sentences, corpus_language: str = "de", kind: str | None = None) -> Reading:
+         embed_sentences, token_states, corpus_language: str = "de", kind: str | None = None) -> Reading:
+    """`embed_sentences` embeds passages' sentences (SentenceVectors), `token_states` is
+    Embedder.token_states (the span head reads question and sentence encoded together)."""
     f = featurize(question, q_lang, passages, q_vec, embed_sentences, corpus_language, kind)
     sentence_p = models.sentence.proba(f.sentence_x) if len(f.sentences) else np.zeros(0)
-    span_features(f, sentence_p, f.kind)
+    span_features(f, sentence_p, f.kind, head_scorer(models.head, token_states))
     span_p = models.span.proba(f.span_x) if len(f.spans) else np.zeros(0)
     row = answerable_row(f, sentence_p, span_p)
     reading = Reading(f, sentence_p, span_p, row)
@@ -131,8 +137,12 @@ def read(models: ReaderModels, question: str, q_lang: str, passages: list[Passag
     return reading
 
 
+def head_scorer(head: span_head.SpanHead, token_states):
+    return lambda question, sentences: span_head.score(head, token_states, question, sentences)
+
+
 def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray, embed_sentences,
-           kind: str | None = None, q_lang: str | None = None, corpus_language: str = "de",
+           token_states, kind: str | None = None, q_lang: str | None = None, corpus_language: str = "de",
            models: ReaderModels | None = None) -> tuple[str, list[Citation], bool]:
     """(text, citations, abstained) for `question` over the retrieved `passages`, in `lang`
     (`q_lang`, the question's own language, defaults to it)."""
@@ -140,7 +150,8 @@ def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray,
     ph = langs.rules(lang).PHRASES
     if not passages:
         return ph["abstain"], [], True
-    r = read(models, question, q_lang or lang, passages, q_vec, embed_sentences, corpus_language, kind)
+    r = read(models, question, q_lang or lang, passages, q_vec, embed_sentences, token_states,
+             corpus_language, kind)
     if not len(r.sentence_p) or r.answerable_p < models.answerable_threshold:
         return _abstain(r, lang)
     short, chosen = _choose(r, models)
@@ -158,10 +169,9 @@ def _choose(r: Reading, models: ReaderModels) -> tuple[str, list[int]]:
         return "", []
     short, first = "", order[0]
     if len(r.span_p) and f.kind in langs.FACTOID:
-        best = _best_of_kind(r)
+        best = best_of_kind(r) if f.kind in models.kind_rule else int(np.argmax(r.span_p))
         if r.span_p[best] >= models.span_threshold:
-            short = f.spans[best].text
-            first = f.spans[best].sentence
+            short, first = _whole(f, f.spans[best]), f.spans[best].sentence
     chosen = [first]
     for k in order:
         if len(chosen) >= 2:
@@ -175,7 +185,14 @@ def _choose(r: Reading, models: ReaderModels) -> tuple[str, list[int]]:
     return short, chosen
 
 
-def _best_of_kind(r: Reading) -> int:
+def _whole(f: Features, c) -> str:
+    """The short answer's text, a date widened to the whole date."""
+    s = f.sentences[c.sentence]
+    i, j = whole_date(s.tokens, c.i, c.j)
+    return s.text[s.tokens[i].start:s.tokens[j - 1].end]
+
+
+def best_of_kind(r: Reading) -> int:
     """The best-scored span that is of the kind the question asks for (a name for "who", a date
     for "when", a number for "how many", a proper noun for "where"); the best span of any kind
     when there is none. The model scores kinds softly; an answer of the wrong kind ("Küstenstadt"

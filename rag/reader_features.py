@@ -4,12 +4,14 @@ passages, each described by a row of numbers. Training (rag/reader_train.py) and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from . import lang as langs
 from .lexical import tokenize
 from .results import Passage
+from .span_head import HEAD_FEATURES, SentenceScores, span_row as head_row
 from .spans import SpanCandidate, content_words, sentence_spans, word_kinds
 from .text import Token, fold, split_sentences, tokens
 
@@ -29,7 +31,9 @@ SPAN_FEATURES = (
     + ["first_cap", "last_cap", "first_number", "next_unit", "at_start", "q_overlap", "q_any",
        "dist_left", "dist_right", "matched_near", "prev_punct", "prev_prep", "prev_article",
        "prev_role", "prev_cap", "next_punct", "next_cap", "rel_position", "quoted", "in_parens",
-       "agreement", "lowercase", "matched_in_sentence", "prev_matched", "prev_role_matched", "next_matched"])
+       "agreement", "lowercase", "matched_in_sentence", "prev_matched", "prev_role_matched", "next_matched",
+       "fits_kind"]
+    + list(HEAD_FEATURES))
 _ARTICLES = {"der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer",
              "eines", "the", "a", "an"}
 _OPEN_QUOTES = {"„", "\"", "“", "«", "»", "‚"}
@@ -51,6 +55,7 @@ class Sentence:
 
 @dataclass
 class Features:
+    question: str
     kind: str
     sentences: list[Sentence]
     sentence_x: np.ndarray                # len(sentences) x SENTENCE_FEATURES
@@ -192,21 +197,27 @@ def span_fits(kind: str, s: Sentence, c: SpanCandidate) -> bool:
     return True
 
 
-def span_features(feats: Features, sentence_p: np.ndarray, kind: str) -> None:
-    """Fill feats.spans / feats.span_x for the best SPAN_SENTENCES sentences by `sentence_p`."""
-    order = [int(k) for k in np.argsort(-sentence_p)[:SPAN_SENTENCES]]
+HeadScorer = Callable[[str, list[str]], list[SentenceScores]]
+
+
+def span_features(feats: Features, sentence_p: np.ndarray, kind: str, head: HeadScorer) -> None:
+    """Fill feats.spans / feats.span_x for the best SPAN_SENTENCES sentences by `sentence_p`;
+    `head` gives the span head's token scores for (question, sentences) (rag/span_head.py)."""
+    # A planted command is never the answer.
+    order = [(rank, int(k)) for rank, k in enumerate(np.argsort(-sentence_p)[:SPAN_SENTENCES])
+             if not langs.is_instruction(feats.sentences[int(k)].text)]
+    scores = head(feats.question, [feats.sentences[k].text for _, k in order]) if order else []
     folded_sentences = [fold(s.text) for s in feats.sentences[:60]]
     preps = langs.rules("de").PREPOSITIONS.get(kind, set()) | langs.rules("en").PREPOSITIONS.get(kind, set())
     spans, rows = [], []
-    for rank, k in enumerate(order):
+    for (rank, k), head_scores in zip(order, scores):
         s = feats.sentences[k]
-        if langs.is_instruction(s.text):
-            continue        # a planted command is never the answer
         near = _nearest_matches(s.matched)
-        head = list(feats.sentence_x[k]) + [float(sentence_p[k]), float(rank)]
+        lead = list(feats.sentence_x[k]) + [float(sentence_p[k]), float(rank)]
         for c in sentence_spans(k, s.text, s.tokens):
             spans.append(c)
-            rows.append(head + _span_row(c, s, kind, folded_sentences, near, preps))
+            rows.append(lead + _span_row(c, s, kind, folded_sentences, near, preps)
+                        + [float(span_fits(kind, s, c))] + head_row(head_scores, c.start, c.end))
     feats.spans = spans
     width = len(SENTENCE_FEATURES) + len(SPAN_FEATURES)
     feats.span_x = np.array(rows, dtype=np.float32).reshape(len(rows), width)
@@ -224,4 +235,4 @@ def featurize(question: str, q_lang: str, passages: list[Passage], q_vec: np.nda
     vecs = embed_sentences([s.text for s in sentences]) if sentences else np.zeros((0, len(q_vec)))
     cos = vecs @ q_vec if len(sentences) else np.zeros(0)
     x = sentence_features(kind, q_lang != corpus_language, sentences, cos, terms)
-    return Features(kind, sentences, x)
+    return Features(question, kind, sentences, x)

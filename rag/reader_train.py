@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lang as langs
-from .boosted_trees import from_sklearn
-from .reader import ANSWERABLE_FEATURES, MODEL_DIR, answerable_row
+from . import lang as langs, span_head
+from .boosted_trees import from_lightgbm, from_sklearn
+from .reader import ANSWERABLE_FEATURES, MODEL_DIR, Reading, best_of_kind, answerable_row, head_scorer
 from .reader_features import SENTENCE_FEATURES, SPAN_FEATURES, Features, featurize, span_features
 from .settings import PROJECT_ROOT
+from .text import split_sentences
 
 log = logging.getLogger(__name__)
 SPAN_POSITIVE_F1 = 0.5
@@ -54,7 +55,8 @@ def _gbm(seed: int = 0):
 
 
 def collect(xquad_dir: Path, work: Path, embedder, questions_per_lang: int | None) -> list[Example]:
-    """Retrieve and featurize every dev question, answerable and not."""
+    """Retrieve and featurize every dev question, answerable and not; each answerable example
+    also carries the span head's training item (extra["head"]: its gold sentence and answer)."""
     from .evaluation import common, data, metrics
 
     xq = data.load_xquad(xquad_dir)
@@ -64,6 +66,7 @@ def collect(xquad_dir: Path, work: Path, embedder, questions_per_lang: int | Non
     common.sync_corpus(bot, files, "train-reader: ingest dev articles")
     path_of = {Path(f).stem: str(Path(f).resolve()) for f in files}
     german = {q.id: q for q in xq.questions["de"]}
+    text_of = {p.id: p.text for p in dev}
     cache = _VectorCache(work / "vectors.npz", embedder.name)
 
     examples = []
@@ -81,11 +84,37 @@ def collect(xquad_dir: Path, work: Path, embedder, questions_per_lang: int | Non
                 f = featurize(q.question, lang, passages, q_vec, cache.passages(embedder))
                 y = np.array([answerable and metrics.contains_answer(s.text, golds) for s in f.sentences],
                              dtype=np.int8)
-                examples.append(Example(q.id, lang, int(q.paragraph_id[:2]), answerable, golds, f, y))
+                e = Example(q.id, lang, int(q.paragraph_id[:2]), answerable, golds, f, y)
+                if answerable:
+                    e.extra["head"] = head_example(embedder, q.question, text_of[q.paragraph_id], german[q.id])
+                examples.append(e)
             bar.update(1)
         bar.close()
         cache.save()
     return examples
+
+
+def head_example(embedder, question: str, paragraph: str, german) -> span_head.HeadExample | None:
+    """The gold sentence of a question, encoded with it, and where its German answer lies; None
+    when the answer is not inside one sentence (the head learns spans within a sentence)."""
+    if not german.answer_starts or not german.answers:
+        return None
+    a0 = german.answer_starts[0]
+    a1 = a0 + len(german.answers[0])
+    sentence = next((x for x in split_sentences(paragraph) if x.start <= a0 and a1 <= x.end), None)
+    if sentence is None:
+        return None
+    text, cut = span_head.joint_text(question, sentence.text)
+    states = embedder.token_states([text])[0]
+    inside = span_head.sentence_tokens(states.offsets, cut)
+    scores = span_head.SentenceScores([tuple(o) for _, o in inside], np.zeros(len(inside)), np.zeros(len(inside)))
+    if not inside:
+        return None
+    start = scores.token_at(a0 - sentence.start, ending=False)
+    end = scores.token_at(a1 - sentence.start, ending=True)
+    if end < start:
+        return None
+    return span_head.HeadExample(states.states[[k for k, _ in inside]].astype(np.float16), start, end)
 
 
 class _VectorCache:
@@ -129,56 +158,120 @@ def _fit(rows: list[np.ndarray], ys: list[np.ndarray]):
     x, y = np.concatenate(rows), np.concatenate(ys)
     if y.min() == y.max():
         raise ValueError("training data has a single class")
-    return _gbm().fit(x, y)
+    return from_sklearn(_gbm().fit(x, y))
 
 
-def _cross_fit(examples, rows_of, y_of, set_oof) -> object:
+def _fit_ranker(rows: list[np.ndarray], ys: list[np.ndarray]):
+    """Spans are ranked within their question (LambdaRank): what matters is which phrase comes
+    first, not a calibrated probability for each of a few hundred phrases (out-of-fold on dev,
+    while this was built, ranking gave a higher short-answer F1 than per-phrase classification)."""
+    import lightgbm
+
+    model = lightgbm.LGBMRanker(objective="lambdarank", n_estimators=300, learning_rate=0.05, num_leaves=31,
+                                min_child_samples=40, reg_lambda=1.0, lambdarank_truncation_level=10,
+                                label_gain=list(range(8)), n_jobs=1, deterministic=True,
+                                force_row_wise=True, random_state=0, verbose=-1)
+    model.fit(np.concatenate(rows), np.concatenate(ys), group=[len(r) for r in rows])
+    return from_lightgbm(model.booster_)
+
+
+def _cross_fit(examples, rows_of, y_of, set_oof, fit=_fit):
     """Out-of-fold predictions for every example, then a model fitted on all of them."""
     for held in _folds(examples):
         train = [e for e, h in zip(examples, held) if not h and len(rows_of(e))]
-        model = from_sklearn(_fit([rows_of(e) for e in train], [y_of(e) for e in train]))
+        model = fit([rows_of(e) for e in train], [y_of(e) for e in train])
         for e, h in zip(examples, held):
             if h:
                 set_oof(e, model.proba(rows_of(e)) if len(rows_of(e)) else np.zeros(0))
     every = [e for e in examples if len(rows_of(e))]
-    return _fit([rows_of(e) for e in every], [y_of(e) for e in every])
+    return fit([rows_of(e) for e in every], [y_of(e) for e in every])
 
 
 def _span_labels(e: Example) -> np.ndarray:
+    """Graded relevance for the ranker: the best-matching phrases (token F1 with the German answer)
+    get 1-4 by their F1, the rest 0-1, so the model learns where an answer starts and ends
+    ("1900", not "Jahr 1900")."""
     from .evaluation import metrics
 
     if not e.answerable or not e.features.spans:
-        return np.zeros(len(e.features.spans), dtype=np.int8)
+        return np.zeros(len(e.features.spans), dtype=np.int32)
     f1 = np.array([metrics.token_f1(c.text, e.golds, "de") for c in e.features.spans])
-    # Only the best-matching phrases are positives, so the model learns where an answer starts and
-    # ends ("1900", not "Jahr 1900"); a question whose best phrase is a poor match teaches nothing.
-    return ((f1 >= SPAN_POSITIVE_F1) & (f1 >= f1.max() - 1e-9)).astype(np.int8)
+    e.extra["span_f1"] = f1
+    best = f1 >= f1.max() - 1e-9
+    return np.where(best, np.floor(f1 * 4 + 1e-9), np.floor(f1 * 2)).astype(np.int32)
 
 
-def train(examples: list[Example]) -> dict:
-    """Fit the three models; returns them (sklearn) plus the thresholds and out-of-fold figures."""
+def _heads(examples: list[Example]) -> tuple[list[span_head.SpanHead], span_head.SpanHead]:
+    """One span head per fold (trained without that fold's articles) and one on all of them."""
+    items = lambda keep: [e.extra["head"] for e, k in zip(examples, keep) if k and e.extra.get("head")]
+    folds = _folds(examples)
+    per_fold = [span_head.fit(items(~held)) for held in folds]
+    return per_fold, span_head.fit(items(np.ones(len(examples), dtype=bool)))
+
+
+def _span_rows(examples: list[Example], heads: list[span_head.SpanHead], token_states) -> None:
+    """Span features of every example, with the head that did not see its article."""
+    folds = _folds(examples)
+    bar_every = max(1, len(examples) // 10)
+    for n, e in enumerate(examples):
+        head = heads[0] if folds[0][n] else heads[1]
+        span_features(e.features, e.oof_sentence_p, e.features.kind, head_scorer(head, token_states))
+        e.span_y = _span_labels(e)
+        if n % bar_every == 0:
+            log.info("span features: %d of %d questions", n, len(examples))
+
+
+def short_answer_f1(examples: list[Example], rule_kinds: set[str], by: str = "lang") -> dict[str, float]:
+    """Out-of-fold token F1 of the short answer the reader would give (answerable factoid
+    questions), per question language (or kind), with the kind rule on for `rule_kinds`."""
+    out: dict[str, list[float]] = {}
+    for e in examples:
+        if not e.answerable or e.features.kind not in langs.FACTOID or not len(e.oof_span_p):
+            continue
+        r = Reading(e.features, e.oof_sentence_p, e.oof_span_p, None)
+        best = best_of_kind(r) if e.features.kind in rule_kinds else int(np.argmax(e.oof_span_p))
+        key = e.lang if by == "lang" else e.features.kind
+        out.setdefault(key, []).append(float(e.extra["span_f1"][best]))
+    return {key: round(float(np.mean(v)), 4) for key, v in sorted(out.items())}
+
+
+def choose_rule_kinds(examples: list[Example]) -> list[str]:
+    """The kinds of question for which keeping only spans of the asked kind (a name for "who",
+    a date for "when", ...) does not lower the out-of-fold F1; for the others the ranker, which
+    sees the kind as a feature, decides alone."""
+    every = set(langs.FACTOID)
+    on, off = short_answer_f1(examples, every, by="kind"), short_answer_f1(examples, set(), by="kind")
+    return sorted(k for k in on if on[k] >= off[k])
+
+
+def train(examples: list[Example], token_states) -> dict:
+    """Fit the models; returns them (as TreeEnsembles and a SpanHead) plus the thresholds and
+    out-of-fold figures. `token_states` is Embedder.token_states (for the span head)."""
     t0 = time.perf_counter()
     sentence = _cross_fit(examples, lambda e: e.features.sentence_x, lambda e: e.sentence_y,
                           lambda e, p: setattr(e, "oof_sentence_p", p))
-    for e in examples:
-        span_features(e.features, e.oof_sentence_p, e.features.kind)
-        e.span_y = _span_labels(e)
+    fold_heads, head = _heads(examples)
+    _span_rows(examples, fold_heads, token_states)
     span = _cross_fit(examples, lambda e: e.features.span_x, lambda e: e.span_y,
-                      lambda e, p: setattr(e, "oof_span_p", p))
+                      lambda e, p: setattr(e, "oof_span_p", p), fit=_fit_ranker)
     rows = lambda e: answerable_row(e.features, e.oof_sentence_p, e.oof_span_p)[None, :]
     oof_answerable = np.zeros(len(examples))
     for held in _folds(examples):
         train_ = [e for e, h in zip(examples, held) if not h]
-        model = from_sklearn(_fit([rows(e) for e in train_], [np.array([e.answerable]) for e in train_]))
+        model = _fit([rows(e) for e in train_], [np.array([e.answerable]) for e in train_])
         idx = np.flatnonzero(held)
         if len(idx):
             oof_answerable[idx] = model.proba(np.concatenate([rows(examples[i]) for i in idx]))
     answerable = _fit([rows(e) for e in examples], [np.array([e.answerable]) for e in examples])
     threshold, abst = choose_abstention_threshold(examples, oof_answerable)
     span_threshold = choose_span_threshold(examples)
-    log.info("trained in %.0f s", time.perf_counter() - t0)
-    return {"sentence": sentence, "span": span, "answerable": answerable,
-            "answerable_threshold": threshold, "span_threshold": span_threshold, "oof": abst}
+    kind_rule = choose_rule_kinds(examples)
+    f1 = short_answer_f1(examples, set(kind_rule))
+    log.info("trained in %.0f s; kind rule for %s; out-of-fold short-answer F1 %s (without the rule %s)",
+             time.perf_counter() - t0, kind_rule, f1, short_answer_f1(examples, set()))
+    return {"sentence": sentence, "span": span, "answerable": answerable, "head": head,
+            "answerable_threshold": threshold, "span_threshold": span_threshold, "oof": abst,
+            "kind_rule": kind_rule, "oof_short_answer_f1": f1}
 
 
 def choose_abstention_threshold(examples: list[Example], p: np.ndarray, max_false: float = 0.05) -> tuple[float, dict]:
@@ -226,9 +319,11 @@ def choose_span_threshold(examples: list[Example]) -> float:
 def save(result: dict, folder: Path, meta: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("sentence", "span", "answerable"):
-        from_sklearn(result[name]).save(folder / f"{name}.npz")
+        result[name].save(folder / f"{name}.npz")
+    result["head"].save(folder / "span_head.npz")
     meta = dict(meta, answerable_threshold=result["answerable_threshold"],
                 span_threshold=result["span_threshold"], second_quote_ratio=0.5,
+                kind_rule=result["kind_rule"], out_of_fold_short_answer_f1=result["oof_short_answer_f1"],
                 out_of_fold_abstention=result["oof"], sentence_features=SENTENCE_FEATURES,
                 span_features=SPAN_FEATURES, answerable_features=ANSWERABLE_FEATURES)
     (folder / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -247,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--questions", type=int, default=None, help="dev questions per language (default all)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import lightgbm
     import sklearn
 
     from .results import RagError
@@ -265,10 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     embedder = Embedder(Settings.from_env())
     examples = collect(args.xquad, args.work, embedder, args.questions)
     with threadpool_limits(1):
-        result = train(examples)
+        result = train(examples, embedder.token_states)
     meta = {"command": "python -m rag train-reader" + (f" --questions {args.questions}" if args.questions else ""),
             "data": "XQuAD (google-deepmind/xquad, CC BY-SA 4.0) dev articles: even article index",
             "questions": len(examples) // 2, "scikit_learn": sklearn.__version__,
+            "lightgbm": lightgbm.__version__,
             "embedding_model": embedder.name}
     save(result, args.out, meta)
     log.info("saved to %s; abstention threshold %.3f, span threshold %.3f, out-of-fold %s", args.out,

@@ -77,3 +77,26 @@ def content_words(text: str) -> set[str]:
     """Folded words of `text` that carry meaning (no function words, no one-letter words)."""
     stop = _stop()
     return {fold(t.text) for t in tokens(text) if t.is_word and t.text.lower() not in stop and len(t.text) > 1}
+
+
+def _day(word: str) -> bool:
+    digits = word.rstrip(".")
+    return digits.isdigit() and 1 <= int(digits) <= 31
+
+
+def whole_date(toks: list[Token], i: int, j: int) -> tuple[int, int]:
+    """Widen the token range [i, j) when it is part of a date, so that a date is answered whole:
+    "2026" or "März" in "am 21. März 2026" become "21. März 2026" (the span model may prefer the
+    year alone, which is what many XQuAD answers are, but a reader asking "when" wants the day)."""
+    month = lambda n: 0 <= n < len(toks) and toks[n].is_word and word_kinds(toks[n].text)["month"]
+    day = lambda n: 0 <= n < len(toks) and toks[n].is_word and _day(toks[n].text)
+    year = lambda n: 0 <= n < len(toks) and toks[n].is_word and word_kinds(toks[n].text)["year"]
+    if month(i - 1) and (year(i) or day(i - 2)):
+        i -= 1
+    if month(i) and day(i - 1):
+        i -= 1
+    if day(j - 1) and month(j):
+        j += 1
+    if month(j - 1) and year(j):
+        j += 1
+    return i, j

@@ -154,6 +154,72 @@ def test_tree_ensemble_round_trip(tmp_path):
     assert np.allclose(again.proba(x), ours.proba(x))
 
 
+@pytest.mark.parametrize("text, span, whole", [
+    ("spielt am Samstag, dem 21. März 2026.", "2026", "21. März 2026"),
+    ("am 3. Oktober 1990 und", "Oktober", "3. Oktober 1990"),
+    ("am 3. Oktober 1990 und", "3.", "3. Oktober 1990"),
+    ("im März 2020 kam", "2020", "März 2020"),
+    ("im Jahr 2010 kam", "2010", "2010"),
+    ("mit 21 Toten im März", "21", "21"),
+])
+def test_a_date_is_answered_whole(text, span, whole):
+    from rag.spans import whole_date
+    from rag.text import tokens
+
+    toks = tokens(text)
+    i = next(k for k, t in enumerate(toks) if t.text == span)
+    a, b = whole_date(toks, i, i + 1)
+    assert text[toks[a].start:toks[b - 1].end] == whole
+
+
+def test_tree_ensemble_matches_lightgbm_ranker():
+    import lightgbm
+    from rag.boosted_trees import from_lightgbm
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 5))
+    y = ((x[:, 0] + x[:, 1] * x[:, 2]) > 0.5).astype(int) * 2
+    model = lightgbm.LGBMRanker(n_estimators=40, num_leaves=15, min_child_samples=5, n_jobs=1, verbose=-1)
+    model.fit(x, y, group=[20] * 30)
+    assert np.allclose(from_lightgbm(model.booster_).raw(x), model.predict(x), atol=1e-9)
+
+
+def test_span_head_maps_characters_to_tokens_and_scores_sentences():
+    from rag.embedding import TokenStates
+    from rag.span_head import SentenceScores, SpanHead, joint_text, score, sentence_tokens, span_row
+
+    text, cut = joint_text(" Wer kam? ", "Anna Berg kam.")
+    assert text == "query: Wer kam? passage: Anna Berg kam." and text[cut:] == "Anna Berg kam."
+    offsets = [(0, 0), (0, 6), (cut, cut + 4), (cut + 5, cut + 9), (cut + 10, cut + 13), (cut + 13, cut + 14), (0, 0)]
+    assert [o for _, o in sentence_tokens(offsets, cut)] == [[0, 4], [5, 9], [10, 13], [13, 14]]
+    s = SentenceScores([(0, 4), (5, 9), (10, 13), (13, 14)], np.zeros(4), np.zeros(4))
+    assert s.token_at(5, ending=False) == 1 and s.token_at(9, ending=True) == 1 and s.token_at(13, ending=True) == 2
+    # A head whose start score is the first state dimension and end score the second.
+    states = np.array([[0, 0], [0, 0], [5, 0], [0, 5], [0, 0], [0, 0], [0, 0]], dtype=np.float32)
+    head = SpanHead(np.eye(2, dtype=np.float32), np.zeros(2, dtype=np.float32))
+    (scores,) = score(head, lambda texts: [TokenStates(offsets, states) for _ in texts], "Wer kam?", ["Anna Berg kam."])
+    best, other = span_row(scores, 0, 9), span_row(scores, 5, 13)     # "Anna Berg" vs "Berg kam"
+    assert best[2] > other[2] and best[3] == 0.0 and best[4] == 0.0 and other[3] > 0
+
+
+def test_span_head_learns_where_answers_start_and_end():
+    from rag.span_head import HeadExample, fit
+
+    rng = np.random.default_rng(0)
+    examples = []
+    for _ in range(60):
+        states = rng.normal(size=(8, 4)).astype(np.float32)
+        start, end = int(rng.integers(0, 6)), 0
+        end = start + 1
+        states[start, 0] += 4.0         # the answer's first token is marked in dimension 0, its last in 1
+        states[end, 1] += 4.0
+        examples.append(HeadExample(states, start, end))
+    head = fit(examples[:40], epochs=20)
+    hits = [int(np.argmax(e.states @ head.weight[:, 0] + head.bias[0]) == e.start
+                and np.argmax(e.states @ head.weight[:, 1] + head.bias[1]) == e.end) for e in examples[40:]]
+    assert sum(hits) >= 18
+
+
 def test_xquad_split_is_by_article():
     from rag.evaluation.data import split_of, xquad_split, Paragraph
 
