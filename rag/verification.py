@@ -80,6 +80,17 @@ def months(text: str) -> set[int]:
             and (w[0].isupper() or w.lower() not in ("may", "august"))}
 
 
+_MONTH_COMPOUND = re.compile(r"(?i)\b(%s)[^\W\d_]{5,}" % "|".join(sorted(
+    (n for n in MONTH_OF if len(n) >= 4), key=len, reverse=True)))
+
+
+def evidence_months(text: str) -> set[int]:
+    """Months the evidence names, also as the first part of a German compound ("in der letzten
+    Februarwoche" = February); "Mai" is left out there (Maiskolben, Mainz)."""
+    return months(text) | {MONTH_OF[m.group(1).lower()] for m in _MONTH_COMPOUND.finditer(text)
+                           if m.group(0)[0].isupper()}
+
+
 @lru_cache(maxsize=20000)
 def fold(word: str) -> str:
     """A spelling key that German and English transliterations of one name share."""
@@ -182,7 +193,7 @@ def agreement(claim: str, evidence: str, checkable: Callable[[str], bool] | None
     ev_numbers = numbers(evidence) | {_NUMBER_WORDS[w.lower()] for w in _WORD.findall(evidence)
                                       if w.lower() in _NUMBER_WORDS}
     missing = [n for n in sorted(numbers(claim)) if n not in ev_numbers]
-    ev_months = months(evidence)
+    ev_months = evidence_months(evidence)
     missing += [f"month {m}" for m in sorted(months(claim)) if m not in ev_months]
     folded_words = {fold(w) for w in _WORD.findall(evidence)}
     folded_text = " ".join(fold(w) for w in _WORD.findall(evidence))
