@@ -159,3 +159,17 @@ def test_english_claims_that_are_wrong_are_still_caught(embedder, known, xquad):
     for claim, passage in wrong:
         e = v.check(claim, passage)
         assert not e.verified, (claim, e)
+
+
+def test_benchmark_context_never_holds_an_unsupported_claims_source(xquad):
+    """An unsupported claim stands for an invented one: the other passages the checker sees with
+    it must not contain the paragraph it came from (else a name would be 'found elsewhere')."""
+    from rag.evaluation import claims_eval
+
+    paragraphs = claims_eval.first_paragraphs(list(xquad.values()), 2)
+    items = claims_eval.build_items(paragraphs)
+    article = lambda pid: [p for p in xquad if p[:2] == pid[:2]]
+    for it in items:
+        ctx = claims_eval.context(it, article(it.paragraph))
+        assert it.paragraph not in ctx and claims_eval.source_of(it) not in ctx
+        assert len(ctx) >= len(article(it.paragraph)) - 2 and all(p[:2] == it.paragraph[:2] for p in ctx)
