@@ -10,7 +10,8 @@ to an unrelated sentence on the same topic. Measured together they separate bett
   than to the rest of the (same-topic) retrieved text, an invented one is not;
 * agreement of numbers, months and names (transliteration-insensitive, see `name_in`);
 * the share of the claim's content words that have a cognate in the window (character
-  trigrams of the folded words: Physik/physics, Kommission/Commission).
+  trigrams of the folded words: Physik/physics, Kommission/Commission);
+* how far the best sentence stands out of its passage (peak, gap).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ DUPLICATE_COSINE = 0.97  # another passage's window this close to the evidence i
 FEATURES = ("sim1", "sim2", "sim3", "other_max", "margin_max", "margin_mean",
             "numbers", "numbers_missing", "numbers_missing_passage", "months", "months_missing",
             "names", "names_missing", "names_all", "names_all_missing", "names_elsewhere",
-            "drop_gain", "missing_rarity", "missing_common", "cognate_mean", "cognate_share", "words")
+            "drop_gain", "missing_rarity", "missing_common", "cognate_mean", "cognate_share", "words", "peak", "gap")
 
 
 # --- windows ---------------------------------------------------------------------------------
@@ -190,6 +191,16 @@ def masked(claim: str, window: str) -> str | None:
     return re.sub(r"\s+", " ", out).strip()
 
 
+def _peak(single: np.ndarray) -> tuple[float, float]:
+    """How far the best sentence stands out of its passage: over the passage's mean, and over the
+    second best. A claim on the passage's topic that it does not state is close to many sentences
+    at once; one it states is close to one."""
+    if len(single) < 2:
+        return math.nan, math.nan
+    top = np.sort(single)[::-1]
+    return float(top[0] - single.mean()), float(top[0] - top[1])
+
+
 def _best(sims: np.ndarray, sizes: np.ndarray, size: int) -> float:
     mask = sizes <= size
     return float(sims[mask].max()) if mask.any() else math.nan
@@ -243,6 +254,7 @@ def score(claim: str, claim_vec: np.ndarray, passage: PassageWindows, others: li
                     sim2 - other_max, sim2 - other_mean, t.numbers, t.numbers_missing,
                     t.numbers_missing_passage, t.months, t.months_missing, t.names, t.names_missing,
                     t.names_all, t.names_all_missing, t.names_elsewhere, gain,
-                    max(rare, default=math.nan), sum(r <= COMMON_RARITY for r in rare), cog_mean, cog_share, len(claim.split())],
+                    max(rare, default=math.nan), sum(r <= COMMON_RARITY for r in rare), cog_mean, cog_share,
+                    len(claim.split()), *_peak(sims[passage.sizes == 1])],
                    dtype=np.float64)
     return Scored(Span(span.start, span.end, span.quote, sim2), sim2, row, t)
