@@ -323,7 +323,8 @@ class Assistant:
         return Verifier(self.embedder.queries, self.embedder.passages,
                         min_similarity=s.claim_min_similarity, check_tokens=s.claim_check_tokens,
                         cross_language=lang != s.corpus_language,
-                        min_similarity_cross=s.claim_min_similarity_cross, known_name=known_name)
+                        min_similarity_cross=s.claim_min_similarity_cross, known_name=known_name,
+                        rule=s.claim_check, language=lang)
 
     def _extract(self, question: str, kind: str, q_lang: str, lang: str, passages: list[Passage],
                  q_vec) -> tuple[str, list, bool]:

@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("eval", help="evaluation and benchmarks (python -m rag eval --help)", add_help=False)
     sub.add_parser("train-reader", help="retrain the no-LLM reader on the XQuAD dev articles "
                                         "(python -m rag train-reader --help)", add_help=False)
+    sub.add_parser("train-claims", help="retrain the LLM answers' claim checker on the XQuAD dev articles "
+                                        "(python -m rag train-claims --help)", add_help=False)
 
     sp = sub.add_parser("articles", help="list the stored articles")
     common(sp)
@@ -299,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
         from .reader_train import main as train_reader
 
         return train_reader(argv[1:])
+    if argv[:1] == ["train-claims"]:
+        from .claims_train import main as train_claims
+
+        return train_claims(argv[1:])
     if argv[:1] == ["eval"]:
         # The evaluation suite has its own options; see docs/eval.md.
         from .evaluation import main as evaluate

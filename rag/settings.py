@@ -102,6 +102,10 @@ class Settings:
     claim_min_similarity_cross: float = 0.8025
     # ... and the window contains its numbers, months and names (transliteration-tolerant).
     claim_check_tokens: bool = True
+    # Which check decides: "learned" (the model under rag/data/claims, trained on the XQuAD dev
+    # articles by `python -m rag train-claims`; numbers and months must still agree) or
+    # "similarity" (the two thresholds above and every checkable token).
+    claim_check: str = "learned"
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..chunking import split_sentences
-from ..verification import agreement, windows
+from ..settings import PROJECT_ROOT
 from . import data
 from .common import log
 
@@ -35,6 +35,8 @@ _MONTH_WORDS = {
            "October", "November", "December"],
 }
 MIN_WORDS = 5
+# Claim and window vectors, kept between runs (git-ignored): keyed by model and text.
+CACHE_DIR = PROJECT_ROOT / ".cache" / "claims-eval"
 
 
 @dataclass(frozen=True)
@@ -110,10 +112,13 @@ def build_items(paragraphs: list[data.ParallelParagraph]) -> list[Item]:
 
 @dataclass
 class Scored:
-    similarity: float
-    tokens_ok: bool
+    similarity: float        # best window of up to 2 sentences (the rule's similarity)
+    tokens_ok: bool          # the rule's token check
     old_kept: bool
     evidence: str = ""
+    row: np.ndarray | None = None     # claim_features.FEATURES
+    p: float = float("nan")           # the learned model's probability (filled by `decide`)
+    learned_ok: bool = False          # the learned check's verdict (filled by `decide`)
 
 
 class VectorCache:
@@ -158,27 +163,60 @@ def vocabulary_check(texts: list[str], lang: str = "de"):
     return lambda name: bool(tokenize(name, lang)) and all(t in vocab for t in tokenize(name, lang))
 
 
+def source_of(item: Item) -> str:
+    return item.id.split("/")[0]
+
+
+def context(item: Item, article: list[str]) -> list[str]:
+    """The other passages the checker sees with the cited one: as retrieval gives passages on one
+    topic, the rest of the article, never the claim's own paragraph unless it is the cited one
+    (an unsupported claim stands for an invented one, whose source is nowhere)."""
+    return [pid for pid in article if pid not in (item.paragraph, source_of(item))]
+
+
 def score_items(items: list[Item], paragraphs: dict[str, str], embed_queries, embed_passages,
                 known_name=None) -> list[Scored]:
-    """Similarity to the best window and token agreement, per item (threshold-free)."""
+    """Per item, the features of its claim against the cited paragraph among the other
+    paragraphs of its article (threshold-free). `paragraphs`: every paragraph of the articles."""
+    from .. import claim_features as cf
+
     texts = sorted({it.claim for it in items})
     log(f"{len(texts)} claims, the windows of {len(paragraphs)} paragraphs")
     claim_vec = dict(zip(texts, embed_queries(texts)))
-    win = {pid: (windows(t), embed_passages([w.quote for w in windows(t)])) for pid, t in paragraphs.items()}
+    spans = {pid: cf.sized_windows(t) for pid, t in paragraphs.items()}
+    all_vecs = embed_passages([s.quote for pid in paragraphs for s, _ in spans[pid]])
+    win, i = {}, 0
+    for pid, t in paragraphs.items():
+        n = len(spans[pid])
+        win[pid] = cf.PassageWindows(t, tuple(s for s, _ in spans[pid]),
+                                     np.array([k for _, k in spans[pid]], dtype=np.int64), all_vecs[i:i + n])
+        i += n
+    by_article: dict[str, list[str]] = {}
+    for pid in paragraphs:
+        by_article.setdefault(pid[:2], []).append(pid)
+    # The claims without the names their best window lacks, embedded in one batch.
+    best = {}
+    for it in items:
+        w = win[it.paragraph]
+        sims = np.where(w.sizes <= 2, w.vectors @ claim_vec[it.claim], -np.inf)
+        best[it] = cf.masked(it.claim, w.spans[int(np.argmax(sims))].quote)
+    extra = sorted({m for m in best.values() if m} - set(claim_vec))
+    claim_vec.update(zip(extra, embed_queries(extra)))
     out = []
     for it in items:
-        spans, wv = win[it.paragraph]
-        sims = wv @ claim_vec[it.claim]
-        best = int(np.argmax(sims))
-        # The check before (788a794): a cited passage with any sentence counts as support.
         checkable = known_name if it.lang != "de" else None     # the paragraphs are German
-        out.append(Scored(float(sims[best]), agreement(it.claim, spans[best].quote, checkable).ok,
-                          bool(spans), spans[best].quote))
+        others = [win[pid] for pid in context(it, by_article[it.paragraph[:2]])]
+        sc = cf.score(it.claim, claim_vec[it.claim], win[it.paragraph], [o.text for o in others], checkable,
+                      claim_vec.__getitem__, it.lang, others_windows=others)
+        t = sc.tokens
+        # The check before (788a794): a cited passage with any sentence counts as support.
+        out.append(Scored(sc.similarity, not (t.numbers_missing or t.months_missing or t.names_missing),
+                          True, sc.span.quote, sc.row))
     return out
 
 
 def rates(items: list[Item], scored: list[Scored], split: str, thresholds: dict[str, float],
-          tokens: bool = True, old: bool = False) -> dict:
+          tokens: bool = True, old: bool = False, learned: bool = False) -> dict:
     """{lang: {kind: share caught (unsupported/perturbed) or kept (supported), n}}; `thresholds`
     by claim language (German claims are same-language, English ones cross-language)."""
     out: dict = {}
@@ -190,12 +228,30 @@ def rates(items: list[Item], scored: list[Scored], split: str, thresholds: dict[
                      and it.kind == kind]
             if old:
                 verified = [s.old_kept for _, s in pairs]
+            elif learned:
+                verified = [s.learned_ok for _, s in pairs]
             else:
                 verified = [s.similarity >= threshold and (s.tokens_ok or not tokens) for _, s in pairs]
             share = sum(verified) / len(pairs) if pairs else None
             row[kind] = {"n": len(pairs), "rate": share if kind == "supported" or share is None else 1 - share}
         out[lang] = row
     return out
+
+
+def decide(scored: list[Scored], model=None) -> None:
+    """The learned check's verdict on every item, with the committed model (rag/data/claims):
+    the model's probability reaches its threshold and no number or month is missing."""
+    from ..claim_features import FEATURES
+    from ..verification import load_model
+
+    model = model or load_model()
+    if not scored:
+        return
+    rows = np.stack([s.row for s in scored])
+    p = model.trees.proba(rows[:, [FEATURES.index(f) for f in model.features]])
+    veto = (rows[:, FEATURES.index("numbers_missing")] > 0) | (rows[:, FEATURES.index("months_missing")] > 0)
+    for s, pi, v in zip(scored, p, veto):
+        s.p, s.learned_ok = float(pi), bool(pi >= model.threshold and not v)
 
 
 def choose_thresholds(items: list[Item], scored: list[Scored]) -> dict[str, float]:
@@ -228,15 +284,25 @@ def first_paragraphs(paragraphs: list[data.ParallelParagraph], per_article: int 
     return out
 
 
-def run(xquad_folder, embedder, cache_dir: Path, per_article: int | None = None) -> dict:
-    paragraphs = first_paragraphs(data.load_parallel(xquad_folder), per_article)
+def collect(xquad_folder, embedder, cache_dir: Path, per_article: int | None = None):
+    """(paragraphs the claims come from, items, their features). Vectors are cached on disk in
+    `cache_dir`, so a re-run after a change to the rules embeds nothing again."""
+    every = data.load_parallel(xquad_folder)
+    paragraphs = first_paragraphs(every, per_article)
     items = build_items(paragraphs)
     # The same calls the answering stage's Verifier makes: claim as query, window as passage.
     queries = VectorCache(cache_dir / "claims-queries.npz", embedder.name, embedder.queries, "query")
     passages = VectorCache(cache_dir / "claims-windows.npz", embedder.name, embedder.passages, "passage")
     # Names checkable across languages: those the German corpus (all XQuAD paragraphs) uses.
-    known = vocabulary_check([p.de for p in data.load_parallel(xquad_folder)])
-    scored = score_items(items, {p.id: p.de for p in paragraphs}, queries, passages, known)
+    known = vocabulary_check([p.de for p in every])
+    # The context passages are the whole article, whichever paragraphs the claims come from.
+    articles = {p.article for p in paragraphs}
+    scored = score_items(items, {p.id: p.de for p in every if p.article in articles}, queries, passages, known)
+    return paragraphs, items, scored
+
+
+def run(xquad_folder, embedder, cache_dir: Path, per_article: int | None = None) -> dict:
+    paragraphs, items, scored = collect(xquad_folder, embedder, cache_dir, per_article)
     threshold = choose_thresholds(items, scored)
     log(f"thresholds chosen on dev articles: {threshold}")
     section = {"threshold": threshold, "paragraphs": len(paragraphs),
@@ -244,15 +310,22 @@ def run(xquad_folder, embedder, cache_dir: Path, per_article: int | None = None)
                                                                if data.xquad_split(p.article) == s})
                                                     for s in ("dev", "test")},
                "results": {}}
+    decide(scored)
+    from ..verification import MODEL_DIR
+
+    meta = json.loads((MODEL_DIR / "meta.json").read_text(encoding="utf-8"))
+    section["learned"] = {"threshold": meta["threshold"], "features": meta["features"],
+                          "out_of_fold_dev": meta["out_of_fold_dev"], "trained": meta["command"]}
     for split in ("dev", "test"):
         section["results"][split] = {
+            "learned": rates(items, scored, split, threshold, learned=True),
             "new": rates(items, scored, split, threshold),
             "similarity_only": rates(items, scored, split, threshold, tokens=False),
             "old": rates(items, scored, split, threshold, old=True),
         }
-    misses = [dict(asdict(it), similarity=round(s.similarity, 4), tokens_ok=s.tokens_ok, evidence=s.evidence)
-              for it, s in zip(items, scored) if it.split == "test"
-              and (s.similarity >= threshold[it.lang] and s.tokens_ok) != (it.kind == "supported")]
+    misses = [dict(asdict(it), similarity=round(s.similarity, 4), tokens_ok=s.tokens_ok, p=round(s.p, 4),
+                   evidence=s.evidence)
+              for it, s in zip(items, scored) if it.split == "test" and s.learned_ok != (it.kind == "supported")]
     section["test_errors"] = misses[:60]
     section["test_error_count"] = len(misses)
     return section
@@ -264,24 +337,33 @@ def _cell(row: dict, kind: str) -> str:
 
 
 def report_lines(section: dict) -> list[str]:
-    """The report's claim-verification section: test-article rates, en and de, new vs old."""
+    """The report's claim-verification section: test-article rates, en and de, the learned check
+    next to the previous rule, similarity alone and the check before."""
+    learned = section.get("learned", {})
     lines = ["## 2b. Citation checks of LLM answers (claim verification)", "",
              "Claims are XQuAD sentences (German, and the English of the parallel file) cited against a "
              "German paragraph: *supported* = its own paragraph, *unsupported* = another paragraph of the "
              "same article, *perturbed* = its own paragraph with one number, month or name of the claim "
-             "replaced by another from the same article. The similarity thresholds (German claims, same "
-             f"language: **{section['threshold']['de']}**; English claims, cross-language: "
-             f"**{section['threshold']['en']}**) are chosen on the dev articles (even article index) and the "
-             "rates below are on the test articles (odd index). *Before* is the check of 788a794, which "
-             "tied every marker to the best sentence of its passage with no minimum, so every cited "
-             "claim counted as supported. Targets: unsupported caught ≥ 98 %, perturbed caught ≥ 90 %, "
-             f"supported kept ≥ 95 %. Paragraphs: {section.get('paragraphs', '?')} "
+             "replaced by another from the same article; the other paragraphs of the article (never the "
+             "claim's own, unless cited) are the other passages the checker is given. *Learned* is the "
+             "check the project uses (`claim_check=learned`): a boosted-trees model over similarity, "
+             "token-agreement, word-frequency and cognate features, trained on the dev articles by "
+             f"`{learned.get('trained', 'python -m rag train-claims')}` (threshold "
+             f"**{learned.get('threshold', '?')}** chosen on out-of-fold dev predictions), numbers and "
+             "months must agree. *Similarity + tokens* is the previous rule (`claim_check=similarity`), "
+             f"with thresholds chosen on the dev articles in this run (German claims: "
+             f"**{section['threshold']['de']}**, English claims: **{section['threshold']['en']}**). "
+             "The rates are on the test articles (odd article index). *Before* is the check of 788a794, "
+             "which counted every cited claim as supported. Targets: unsupported caught ≥ 98 %, perturbed "
+             f"caught ≥ 90 %, supported kept ≥ 95 %. Paragraphs: {section.get('paragraphs', '?')} "
              f"({section.get('paragraphs_per_article', 'all')} per article).", ""]
     rows = []
     test = section["results"]["test"]
     for lang in ("en", "de"):
-        for name, key in (("this project", "new"), ("similarity only (no token check)", "similarity_only"),
-                          ("before (788a794)", "old")):
+        for name, key in (("learned (this project)", "learned"), ("similarity + tokens (previous rule)", "new"),
+                          ("similarity only (no token check)", "similarity_only"), ("before (788a794)", "old")):
+            if key not in test:
+                continue
             r = test[key][lang]
             rows.append([lang, name, _cell(r, "unsupported"), _cell(r, "perturbed"), _cell(r, "supported"),
                          f"{r['unsupported']['n']} / {r['perturbed']['n']} / {r['supported']['n']}"])
@@ -289,10 +371,18 @@ def report_lines(section: dict) -> list[str]:
 
     lines.append(table(["claims", "check", "unsupported caught %", "perturbed caught %", "supported kept %",
                         "n (uns. / pert. / sup.)"], rows))
-    dev = section["results"]["dev"]["new"]
-    lines.append("\nDev articles, this project: " + "; ".join(
-        f"{lang}: {_cell(dev[lang], 'unsupported')} / {_cell(dev[lang], 'perturbed')} / "
-        f"{_cell(dev[lang], 'supported')}" for lang in ("en", "de")) + " (caught / caught / kept %).")
-    lines.append(f"\nTest-article errors: {section.get('test_error_count', 0)} (the first are listed in "
-                 f"results.json under claims.test_errors).\n")
+    dev = section["results"]["dev"]
+    for key, name in (("learned", "learned (in-sample: the model was trained on them)"),
+                      ("new", "similarity + tokens")):
+        if key in dev:
+            lines.append(f"\nDev articles, {name}: " + "; ".join(
+                f"{lang}: {_cell(dev[key][lang], 'unsupported')} / {_cell(dev[key][lang], 'perturbed')} / "
+                f"{_cell(dev[key][lang], 'supported')}" for lang in ("en", "de")) + " (caught / caught / kept %).")
+    oof = learned.get("out_of_fold_dev")
+    if oof:
+        lines.append("\nDev articles, learned, out of fold (what chose the threshold): " + "; ".join(
+            f"{lang}: {100 * oof[lang]['unsupported']:.1f} / {100 * oof[lang]['perturbed']:.1f} / "
+            f"{100 * oof[lang]['supported']:.1f}" for lang in ("en", "de")) + ".")
+    lines.append(f"\nTest-article errors of the learned check: {section.get('test_error_count', 0)} (the first "
+                 f"are listed in results.json under claims.test_errors).\n")
     return lines

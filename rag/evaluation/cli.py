@@ -364,7 +364,7 @@ def run_claims(r: Run) -> None:
     from . import claims_eval
 
     meta = r.section_meta()
-    section = claims_eval.run(r.args.xquad, r.embedder, r.out / "cache", r.args.claim_paragraphs or None)
+    section = claims_eval.run(r.args.xquad, r.embedder, claims_eval.CACHE_DIR, r.args.claim_paragraphs or None)
     section["meta"] = meta
     r.save("claims", section)
 

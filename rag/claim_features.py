@@ -1,0 +1,260 @@
+"""What the claim checker measures about one claim against one passage, among the passages given
+with it (rag/verification.py decides with these; rag/claims_train.py learns how).
+
+One similarity threshold cannot separate supported from unsupported claims across languages: an
+English claim's e5 similarity to the German sentence it translates overlaps with its similarity
+to an unrelated sentence on the same topic. Measured together they separate better:
+
+* similarity to the best window of 1, 2 and 3 consecutive sentences;
+* the margin over the other passages given with it: a supported claim is closer to its passage
+  than to the rest of the (same-topic) retrieved text, an invented one is not;
+* agreement of numbers, months and names (transliteration-insensitive, see `name_in`);
+* the share of the claim's content words that have a cognate in the window (character
+  trigrams of the folded words: Physik/physics, Kommission/Commission);
+* how far the best sentence stands out of its passage (peak, gap).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+
+from .citations import Span
+from .lexical import stopwords
+from .text import split_sentences
+
+MAX_WINDOW = 3          # sentences per evidence window
+DUPLICATE_COSINE = 0.97  # another passage's window this close to the evidence is the same text
+FEATURES = ("sim1", "sim2", "sim3", "other_max", "margin_max", "margin_mean",
+            "numbers", "numbers_missing", "numbers_missing_passage", "months", "months_missing",
+            "names", "names_missing", "names_all", "names_all_missing", "names_elsewhere",
+            "drop_gain", "missing_rarity", "missing_common", "cognate_mean", "cognate_share", "words", "peak", "gap")
+
+
+# --- windows ---------------------------------------------------------------------------------
+def windows(text: str, size: int = 2) -> list[Span]:
+    """Sentences of `text` and runs of up to `size` consecutive sentences, as verbatim spans: a
+    claim may condense two sentences, or one translated sentence may be two in the source."""
+    return [s for s, _ in sized_windows(text, size)]
+
+
+def sized_windows(text: str, size: int = MAX_WINDOW) -> list[tuple[Span, int]]:
+    sentences = split_sentences(text)
+    out = []
+    for i in range(len(sentences)):
+        for j in range(i, min(i + size, len(sentences))):
+            s, e = sentences[i].start, sentences[j].end
+            out.append((Span(s, e, text[s:e], 0.0), j - i + 1))
+    return out
+
+
+@dataclass(frozen=True)
+class PassageWindows:
+    """A passage's windows and their e5 passage vectors (computed once per passage)."""
+    text: str
+    spans: tuple[Span, ...]
+    sizes: np.ndarray        # sentences per window
+    vectors: np.ndarray      # one row per window, L2-normalised
+
+
+def passage_windows(text: str, embed_passages: Callable[[list[str]], np.ndarray]) -> PassageWindows:
+    pairs = sized_windows(text)
+    spans = tuple(s for s, _ in pairs)
+    vecs = embed_passages([s.quote for s in spans]) if spans else np.zeros((0, 1), np.float32)
+    return PassageWindows(text, spans, np.array([n for _, n in pairs], dtype=np.int64), vecs)
+
+
+# --- transliteration-insensitive words -------------------------------------------------------
+def trigrams(key: str) -> frozenset[str]:
+    return frozenset(key[i:i + 3] for i in range(max(1, len(key) - 2)))
+
+
+def dice(a: frozenset[str], b: frozenset[str]) -> float:
+    return 2 * len(a & b) / (len(a) + len(b)) if a and b else 0.0
+
+
+def contained(key: str, word: str) -> float:
+    """Share of `key`'s trigrams inside `word`: a name inside a compound whose ending differs
+    (California in Südkalifornien)."""
+    a = trigrams(key)
+    return len(a & trigrams(word)) / len(a) if a else 0.0
+
+
+@lru_cache(maxsize=1)
+def function_words() -> frozenset[str]:
+    return stopwords("de") | stopwords("en")
+
+
+# --- how common a word is --------------------------------------------------------------------
+MIN_COUNT = 100          # rarer words of the frequency lists count as unknown (smaller, faster)
+UNKNOWN_RARITY = 8.0     # -log10 usage frequency given to a word the lists lack
+COMMON_RARITY = 5.0      # at most this: a common word (court, great, church), not a name
+
+
+@lru_cache(maxsize=4)
+def _frequencies(lang: str) -> dict[str, float]:
+    """-log10 usage frequency of the words of a language, from pyspellchecker's word lists (only
+    what is needed; the library's own spell checker would hold ~100 MB)."""
+    import gzip
+    import importlib.resources
+    import json
+
+    path = importlib.resources.files("spellchecker") / "resources" / f"{lang}.json.gz"
+    try:
+        counts = json.loads(gzip.decompress(path.read_bytes()))
+    except (FileNotFoundError, OSError):
+        return {}
+    total = sum(counts.values()) or 1
+    return {w: round(-math.log10(c / total), 2) for w, c in counts.items() if c >= MIN_COUNT}
+
+
+def rarity(word: str, lang: str) -> float:
+    """How rare `word` is in `lang` (-log10 usage frequency): a missing "Court" in an English
+    claim is a word the German source translated (Gerichtshof), a missing "Dewar" a name it lacks."""
+    w = re.sub(r"['’]s$", "", word.lower())
+    return _frequencies(lang).get(w, UNKNOWN_RARITY)
+
+
+# --- the features ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tokens:
+    """Checkable-token counts of a claim against a window (and the whole passage)."""
+    numbers: int
+    numbers_missing: int
+    numbers_missing_passage: int
+    months: int
+    months_missing: int
+    names: int
+    names_missing: int
+    names_all: int
+    names_all_missing: int
+    names_elsewhere: int     # missing in the window, found in the passage or another given one
+    missing_names: tuple[str, ...] = ()   # every name of the claim the window lacks
+
+
+def token_counts(claim: str, window: str, passage: str, checkable: Callable[[str], bool] | None,
+                 context: str = "") -> Tokens:
+    from .verification import agreement, months, names, numbers
+
+    in_window = agreement(claim, window, checkable)
+    missing = set(in_window.missing)
+    nums = numbers(claim)
+    mons = months(claim)
+    claim_names = list(dict.fromkeys(names(claim)))
+    checked = [n for n in claim_names if checkable is None or checkable(n)]
+    all_missing = agreement(claim, window, None).missing
+    in_passage = agreement(claim, passage, lambda n: False).missing
+    # A name the claim takes from the wrong place: mis-attribution, not a translation gap.
+    around = set(agreement(claim, passage + "\n" + context, None).missing)
+    elsewhere = sum(n not in around for n in claim_names if n in all_missing)
+    return Tokens(len(nums), sum(n in missing for n in nums), sum(n in in_passage for n in nums),
+                  len(mons), sum(f"month {m}" in missing for m in mons),
+                  len(checked), sum(n in missing for n in checked),
+                  len(claim_names), sum(n in all_missing for n in claim_names), elsewhere,
+                  tuple(n for n in claim_names if n in all_missing))
+
+
+_WORD = re.compile(r"[^\W\d_]{4,}")
+
+
+def cognates(claim: str, window: str) -> tuple[float, float]:
+    """(mean best trigram Dice of the claim's content words against the window's words, share of
+    them with one >= 0.5): lexical evidence that survives translation between related words."""
+    from .verification import fold
+
+    stop = function_words()
+    words = [fold(w) for w in _WORD.findall(claim) if w.lower() not in stop]
+    if not words:
+        return math.nan, math.nan
+    grams = [trigrams(fold(w)) for w in set(_WORD.findall(window))]
+    best = [max((dice(trigrams(w), g) for g in grams), default=0.0) for w in words]
+    return float(np.mean(best)), float(np.mean([b >= 0.5 for b in best]))
+
+
+def masked(claim: str, window: str) -> str | None:
+    """The claim without the names the window lacks (None when it lacks none). If the claim is
+    closer to the window without them, they were wrong (a swapped name); if it is farther, they
+    carried meaning the window expresses otherwise (Court for Gerichtshof, Great for Große)."""
+    from .verification import agreement
+
+    missing = [n for n in agreement(claim, window, None).missing if not n[:1].isdigit()
+               and not n.startswith("month ")]
+    if not missing:
+        return None
+    out = claim
+    for n in missing:
+        out = re.sub(rf"(?<!\w){re.escape(n)}(?:['’]s)?(?!\w)", "", out)
+    return re.sub(r"\s+", " ", out).strip()
+
+
+def _peak(single: np.ndarray) -> tuple[float, float]:
+    """How far the best sentence stands out of its passage: over the passage's mean, and over the
+    second best. A claim on the passage's topic that it does not state is close to many sentences
+    at once; one it states is close to one."""
+    if len(single) < 2:
+        return math.nan, math.nan
+    top = np.sort(single)[::-1]
+    return float(top[0] - single.mean()), float(top[0] - top[1])
+
+
+def _best(sims: np.ndarray, sizes: np.ndarray, size: int) -> float:
+    mask = sizes <= size
+    return float(sims[mask].max()) if mask.any() else math.nan
+
+
+def background(claim_vec: np.ndarray, evidence_vec: np.ndarray, others: list[PassageWindows]) -> list[float]:
+    """The claim's best similarity (windows of up to 2 sentences) in each other passage, leaving
+    out windows that repeat the evidence (overlapping chunks, a duplicated article): a fact
+    stated twice must not count against itself."""
+    out = []
+    for p in others:
+        if not len(p.spans):
+            continue
+        keep = (p.sizes <= 2) & (p.vectors @ evidence_vec < DUPLICATE_COSINE)
+        if keep.any():
+            out.append(float((p.vectors[keep] @ claim_vec).max()))
+    return out
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One claim against one passage: the evidence window and the feature row."""
+    span: Span                   # best window of up to 2 sentences (score = its similarity)
+    similarity: float
+    row: np.ndarray              # in FEATURES order
+    tokens: Tokens
+
+
+def score(claim: str, claim_vec: np.ndarray, passage: PassageWindows, others: list[str],
+          checkable: Callable[[str], bool] | None, vector_of: Callable[[str], np.ndarray],
+          claim_lang: str = "de", others_windows: list[PassageWindows] | None = None) -> Scored | None:
+    """`others`: the texts of the other passages given with this one; `vector_of(text)`: the e5
+    query vector of a text (the claim without its missing names); `others_windows`: their
+    windows, only for the margin features (NaN without them; the model does not use them)."""
+    if not len(passage.spans):
+        return None
+    sims = passage.vectors @ claim_vec
+    two = np.where(passage.sizes <= 2, sims, -np.inf)
+    best = int(np.argmax(two))
+    span = passage.spans[best]
+    sim2 = float(sims[best])
+    rest = background(claim_vec, passage.vectors[best], others_windows) if others_windows else []
+    other_max = max(rest) if rest else math.nan
+    other_mean = float(np.mean(rest)) if rest else math.nan
+    t = token_counts(claim, span.quote, passage.text, checkable, "\n".join(others))
+    cog_mean, cog_share = cognates(claim, span.quote)
+    without = masked(claim, span.quote)
+    gain = float(vector_of(without) @ passage.vectors[best]) - sim2 if without else math.nan
+    rare = [rarity(n, claim_lang) for n in t.missing_names]
+    row = np.array([_best(sims, passage.sizes, 1), sim2, _best(sims, passage.sizes, 3), other_max,
+                    sim2 - other_max, sim2 - other_mean, t.numbers, t.numbers_missing,
+                    t.numbers_missing_passage, t.months, t.months_missing, t.names, t.names_missing,
+                    t.names_all, t.names_all_missing, t.names_elsewhere, gain,
+                    max(rare, default=math.nan), sum(r <= COMMON_RARITY for r in rare), cog_mean, cog_share,
+                    len(claim.split()), *_peak(sims[passage.sizes == 1])],
+                   dtype=np.float64)
+    return Scored(Span(span.start, span.end, span.quote, sim2), sim2, row, t)
