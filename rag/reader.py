@@ -1,13 +1,17 @@
 """The learned reader: answers without an LLM.
 
-Three small gradient-boosted models, trained on the XQuAD dev articles by `python -m rag
-train-reader` (rag/reader_train.py) and committed under rag/data/reader/:
+Small models trained on the XQuAD dev articles by `python -m rag train-reader`
+(rag/reader_train.py) and committed under rag/data/reader/:
 
-1. sentence model: which sentence of the retrieved passages answers the question;
-2. span model: which phrase of the best sentences is the short answer (kind of phrase vs kind of
-   question, closeness to the question's words, not a repeat of the question, ...);
-3. answerability model: do the passages answer the question at all; below the threshold chosen on
-   the dev split the reader says the articles do not say, and shows the closest passages.
+1. sentence model (boosted trees): which sentence of the retrieved passages answers the question;
+2. span head (rag/span_head.py): start and end scores per token, from e5 reading the question and
+   a sentence together;
+3. span ranker (LambdaRank trees): which phrase of the best sentences is the short answer (the
+   head's scores, kind of phrase vs kind of question, closeness to the question's words, not a
+   repeat of the question, ...);
+4. answerability model (boosted trees): do the passages answer the question at all; below the
+   threshold chosen on the dev split the reader says the articles do not say, and shows the
+   closest passages.
 
 The answer is the short answer first (for who/when/where/which/how-many questions, rendered in
 English for English questions), then the evidence sentence quoted verbatim with [n]."""
@@ -31,7 +35,8 @@ from .text import word_overlap
 
 MODEL_DIR = Path(__file__).parent / "data" / "reader"
 ANSWERABLE_FEATURES = (["sentence_p", "sentence_p2", "span_p", "span_margin", "best_dense", "best_cos",
-                        "overlap_stem", "overlap_fold", "cross_language", "n_sentences", "kind_in_sentence"]
+                        "overlap_stem", "overlap_fold", "cross_language", "n_sentences", "kind_in_sentence",
+                        "head_raw"]
                        + [f"kind_{k}" for k in langs.KINDS])
 
 
@@ -115,7 +120,10 @@ def answerable_row(f: Features, sentence_p: np.ndarray, span_p: np.ndarray) -> n
     row = [ps[0], ps[1] if len(ps) > 1 else 0.0, sp[0], sp[0] - (sp[1] if len(sp) > 1 else 0.0),
            float(x[:, col["p_dense"]].max()), float(x[:, col["cos"]].max()), float(x[top, col["overlap_stem"]]),
            float(x[top, col["overlap_fold"]]), float(x[top, col["cross_language"]]), float(len(sentence_p)),
-           float(x[top, col["kind_in_sentence"]])]
+           float(x[top, col["kind_in_sentence"]]),
+           # The span head's raw score of the best phrase: how sure the encoder is that an
+           # answer is there at all.
+           float(f.span_raw[int(np.argmax(span_p))]) if len(span_p) else -50.0]
     row += [float(f.kind == k) for k in langs.KINDS]
     return np.array(row, dtype=np.float32)
 

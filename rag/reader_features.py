@@ -11,7 +11,7 @@ import numpy as np
 from . import lang as langs
 from .lexical import tokenize
 from .results import Passage
-from .span_head import HEAD_FEATURES, SentenceScores, span_row as head_row
+from .span_head import HEAD_FEATURES, SentenceScores, raw_score, span_row as head_row
 from .spans import SpanCandidate, content_words, sentence_spans, word_kinds
 from .text import Token, fold, split_sentences, tokens
 
@@ -61,6 +61,7 @@ class Features:
     sentence_x: np.ndarray                # len(sentences) x SENTENCE_FEATURES
     spans: list[SpanCandidate] = field(default_factory=list)
     span_x: np.ndarray | None = None      # len(spans) x (SENTENCE_FEATURES + SPAN_FEATURES)
+    span_raw: np.ndarray | None = None    # per span: the span head's raw score
 
 
 def candidate_sentences(passages: list[Passage]) -> list[Sentence]:
@@ -209,7 +210,7 @@ def span_features(feats: Features, sentence_p: np.ndarray, kind: str, head: Head
     scores = head(feats.question, [feats.sentences[k].text for _, k in order]) if order else []
     folded_sentences = [fold(s.text) for s in feats.sentences[:60]]
     preps = langs.rules("de").PREPOSITIONS.get(kind, set()) | langs.rules("en").PREPOSITIONS.get(kind, set())
-    spans, rows = [], []
+    spans, rows, raw = [], [], []
     for (rank, k), head_scores in zip(order, scores):
         s = feats.sentences[k]
         near = _nearest_matches(s.matched)
@@ -218,9 +219,11 @@ def span_features(feats: Features, sentence_p: np.ndarray, kind: str, head: Head
             spans.append(c)
             rows.append(lead + _span_row(c, s, kind, folded_sentences, near, preps)
                         + [float(span_fits(kind, s, c))] + head_row(head_scores, c.start, c.end))
+            raw.append(raw_score(head_scores, c.start, c.end))
     feats.spans = spans
     width = len(SENTENCE_FEATURES) + len(SPAN_FEATURES)
     feats.span_x = np.array(rows, dtype=np.float32).reshape(len(rows), width)
+    feats.span_raw = np.array(raw, dtype=np.float32)
 
 
 def featurize(question: str, q_lang: str, passages: list[Passage], q_vec: np.ndarray, embed_sentences,

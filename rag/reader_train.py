@@ -1,4 +1,4 @@
-"""`python -m rag train-reader`: train the reader's three models on the XQuAD dev articles.
+"""`python -m rag train-reader`: train the reader's models on the XQuAD dev articles.
 
 Deterministic, from ../shared/data/xquad only, a few minutes on two cores. The dev articles (even
 article index, see rag/evaluation/data.py `xquad_split`) are ingested into a store of their own;
@@ -6,9 +6,10 @@ every dev question, German and English, is asked twice: against the full store (
 with its own paragraph filtered out (unanswerable: the rest of the same Wikipedia article is still
 there, so these are near-topic). Labels come from XQuAD's German answer spans (English questions
 share ids with the German ones, and the articles are German). Models are fitted with two-fold
-cross-fitting by article, so the span and answerability models learn from sentence scores the
-sentence model produced without seeing those questions; thresholds are chosen on out-of-fold
-predictions."""
+cross-fitting by article, so the span and answerability models learn from sentence and head
+scores that models trained without those questions produced; thresholds are chosen on
+out-of-fold predictions. The span head is trained on each question's gold sentence, encoded with
+the question (about 1,200 sentences, German and English questions)."""
 from __future__ import annotations
 
 import argparse
@@ -107,7 +108,7 @@ def head_example(embedder, question: str, paragraph: str, german) -> span_head.H
     text, cut = span_head.joint_text(question, sentence.text)
     states = embedder.token_states([text])[0]
     inside = span_head.sentence_tokens(states.offsets, cut)
-    scores = span_head.SentenceScores([tuple(o) for _, o in inside], np.zeros(len(inside)), np.zeros(len(inside)))
+    scores = span_head.SentenceScores([tuple(o) for _, o in inside], *[np.zeros(len(inside))] * 4)
     if not inside:
         return None
     start = scores.token_at(a0 - sentence.start, ending=False)

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+# Log-probabilities within the sentence and their gaps to the sentence's best. The raw score
+# (`raw_score`) compares across sentences and questions: it feeds the answerability model, not the
+# span ranker (out-of-fold on dev it raised abstention recall and lowered the ranker's F1).
 HEAD_FEATURES = ("head_start", "head_end", "head_sum", "head_start_gap", "head_end_gap")
 QUERY_PROMPT, PASSAGE_PROMPT = "query: ", "passage: "
 
@@ -43,6 +46,8 @@ class SentenceScores:
     offsets: list[tuple[int, int]]
     start: np.ndarray
     end: np.ndarray
+    raw_start: np.ndarray      # the scores before the softmax
+    raw_end: np.ndarray
 
     def token_at(self, char: int, ending: bool) -> int:
         """The token holding character `char` (the last character when `ending`)."""
@@ -78,11 +83,11 @@ def score(head: SpanHead, token_states, question: str, sentences: list[str]) -> 
     for (text, cut), ts in zip(texts, token_states([t for t, _ in texts])):
         inside = sentence_tokens(ts.offsets, cut)
         if not inside:
-            out.append(SentenceScores([(0, 0)], np.zeros(1), np.zeros(1)))
+            out.append(SentenceScores([(0, 0)], np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1)))
             continue
         logits = ts.states[[k for k, _ in inside]] @ head.weight + head.bias
         out.append(SentenceScores([tuple(o) for _, o in inside], _log_softmax(logits[:, 0]),
-                                  _log_softmax(logits[:, 1])))
+                                  _log_softmax(logits[:, 1]), logits[:, 0], logits[:, 1]))
     return out
 
 
@@ -91,6 +96,12 @@ def span_row(scores: SentenceScores, start: int, end: int) -> list[float]:
     s = scores.start[scores.token_at(start, ending=False)]
     e = scores.end[scores.token_at(end, ending=True)]
     return [float(s), float(e), float(s + e), float(scores.start.max() - s), float(scores.end.max() - e)]
+
+
+def raw_score(scores: SentenceScores, start: int, end: int) -> float:
+    """The head's score of the phrase before the softmax over its sentence."""
+    return float(scores.raw_start[scores.token_at(start, ending=False)]
+                 + scores.raw_end[scores.token_at(end, ending=True)])
 
 
 @dataclass

@@ -26,10 +26,10 @@ RETRIEVAL_MIN = {
 HYBRID_VS_DENSE_EPS = 0.01
 
 # The learned reader on the test half of the seed gold set (eval/gold/seeds-test.jsonl, 28
-# questions), same run as MEASURED_ANSWERS: contains 0.667, citation precision 0.81, language
-# match 1.0, abstention precision 1.0, recall 0.571.
+# questions), same run as MEASURED_ANSWERS: contains 0.619, citation precision 0.786, language
+# match 1.0, abstention precision 1.0, recall 0.714.
 GOLD_MIN = {
-    "contains": 0.60,
+    "contains": 0.55,
     "citation_precision": 0.75,
     "language_match": 0.95,
     "abstention_precision": 0.85,
@@ -105,18 +105,18 @@ XQUAD_ANSWER_QUESTIONS = 80
 # `python -m rag eval answers --answer-questions 150` (learned reader, test split; 150 answerable
 # + 75 unanswerable per language), see README "Quality and speed". The gate's subset is smaller
 # (80 + 40), so the thresholds leave room for the subset's spread.
-# Measured 2026-11-26 at the commit that added the learned reader (150 + 75 questions per language).
+# Measured 2026-11-26 with the span head and the span ranker (150 + 75 questions per language).
 MEASURED_ANSWERS = {
-    ("de", "contains"): 0.873, ("de", "f1"): 0.296, ("de", "abstention_precision"): 0.918,
-    ("de", "abstention_recall"): 0.600, ("en", "contains"): 0.293, ("en", "f1"): 0.118,
-    ("en", "abstention_precision"): 0.848, ("en", "abstention_recall"): 0.373,
+    ("de", "contains"): 0.873, ("de", "f1"): 0.386, ("de", "abstention_precision"): 0.906,
+    ("de", "abstention_recall"): 0.640, ("en", "contains"): 0.307, ("en", "f1"): 0.165,
+    ("en", "abstention_precision"): 0.850, ("en", "abstention_recall"): 0.453,
 }
 XQUAD_ANSWER_MIN = {
-    ("de", "contains"): 0.80, ("de", "f1"): 0.22, ("de", "abstention_precision"): 0.78,
-    ("de", "abstention_recall"): 0.42, ("en", "contains"): 0.22, ("en", "f1"): 0.07,
-    ("en", "abstention_precision"): 0.70, ("en", "abstention_recall"): 0.20,
+    ("de", "contains"): 0.80, ("de", "f1"): 0.30, ("de", "abstention_precision"): 0.78,
+    ("de", "abstention_recall"): 0.45, ("en", "contains"): 0.22, ("en", "f1"): 0.10,
+    ("en", "abstention_precision"): 0.70, ("en", "abstention_recall"): 0.25,
 }
-# Measured: 2.7 % (de) and 3.3 % (en) of answerable questions declined.
+# Measured: 3.3 % (de) and 4.0 % (en) of answerable questions declined.
 XQUAD_FALSE_ABSTENTION_MAX = {"de": 0.08, "en": 0.08}
 
 

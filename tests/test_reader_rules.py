@@ -186,13 +186,13 @@ def test_tree_ensemble_matches_lightgbm_ranker():
 
 def test_span_head_maps_characters_to_tokens_and_scores_sentences():
     from rag.embedding import TokenStates
-    from rag.span_head import SentenceScores, SpanHead, joint_text, score, sentence_tokens, span_row
+    from rag.span_head import SentenceScores, SpanHead, joint_text, raw_score, score, sentence_tokens, span_row
 
     text, cut = joint_text(" Wer kam? ", "Anna Berg kam.")
     assert text == "query: Wer kam? passage: Anna Berg kam." and text[cut:] == "Anna Berg kam."
     offsets = [(0, 0), (0, 6), (cut, cut + 4), (cut + 5, cut + 9), (cut + 10, cut + 13), (cut + 13, cut + 14), (0, 0)]
     assert [o for _, o in sentence_tokens(offsets, cut)] == [[0, 4], [5, 9], [10, 13], [13, 14]]
-    s = SentenceScores([(0, 4), (5, 9), (10, 13), (13, 14)], np.zeros(4), np.zeros(4))
+    s = SentenceScores([(0, 4), (5, 9), (10, 13), (13, 14)], *[np.zeros(4)] * 4)
     assert s.token_at(5, ending=False) == 1 and s.token_at(9, ending=True) == 1 and s.token_at(13, ending=True) == 2
     # A head whose start score is the first state dimension and end score the second.
     states = np.array([[0, 0], [0, 0], [5, 0], [0, 5], [0, 0], [0, 0], [0, 0]], dtype=np.float32)
@@ -200,6 +200,7 @@ def test_span_head_maps_characters_to_tokens_and_scores_sentences():
     (scores,) = score(head, lambda texts: [TokenStates(offsets, states) for _ in texts], "Wer kam?", ["Anna Berg kam."])
     best, other = span_row(scores, 0, 9), span_row(scores, 5, 13)     # "Anna Berg" vs "Berg kam"
     assert best[2] > other[2] and best[3] == 0.0 and best[4] == 0.0 and other[3] > 0
+    assert raw_score(scores, 0, 9) == 10.0 and raw_score(scores, 5, 13) == 0.0
 
 
 def test_span_head_learns_where_answers_start_and_end():
