@@ -23,7 +23,7 @@ Progress = Callable[[int, int, str], None]   # (done, total, message)
 # Chunks embedded in one call. The embedder sorts a call's texts by length, so the larger the
 # window, the less each batch pads: on 10kGNAD, batches of 16 cut from sorted windows of 128 chunks
 # hold 8 % padding, from windows of 512 2 % (one sort over everything: 0.4 %). 512 chunks are
-# ~1 MB of text and vectors, and the writer thread writes one window while the next is embedded.
+# about 1 MB of text and vectors, and the writer thread writes one window while the next is embedded.
 _EMBED_WINDOW = 512
 _WRITES_AHEAD = 1    # embedded windows waiting for the writer (beside the one it is writing)
 _PREPARE_AHEAD = 64  # files read, cleaned and chunked ahead of the embedding
@@ -242,7 +242,9 @@ class _FileWrites:
 @dataclass
 class _Window:
     """One embedding call's worth of files: their new chunks (embedded together) and the rest of
-    their writes, applied in this order: upsert, metadata updates, deletes (as one file would)."""
+    their writes. Applied as the serial sync did: the new chunks first, then file by file the
+    reused chunks' metadata and the stale chunks' deletion (a crash in between leaves a file with
+    chunks of two versions, which sources() reports as inconsistent)."""
     new: list[PreparedChunk]
     files: list[_FileWrites]
     vectors: np.ndarray | None = None

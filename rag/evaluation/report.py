@@ -238,7 +238,9 @@ def bench_section(b: dict, out: Path) -> list[str]:
              num(s["chunks"] / s["seconds"], 2) if s["seconds"] else "–"]
             for s in sorted(b["ingest"], key=lambda s: -s["articles"])]
     lines.append(table(["what", "articles", "chunks", "seconds", "articles/s", "chunks/s"], rows + [
-        [f"embedding model alone (batch {c['batch_size']}, same chunk texts)", "–", c["chunks"],
+        [f"embedding model alone (batch {c['batch_size']}, "
+         + (f"every n-th of the {c['of_chunks']:,} chunks ingested)" if c.get("of_chunks") else "same chunk texts)"),
+         "–", c["chunks"],
          num(c["seconds"]), "–", num(c["chunks_per_s"], 2)],
     ]))
     if t["chunks_per_s"] and c["chunks_per_s"]:
