@@ -225,3 +225,23 @@ def test_a_failed_write_stops_the_sync_with_its_error_and_the_next_sync_repairs(
     assert sorted(Path(p).name for p in report.updated) == [a, b, c]
     _assert_consistent(bot)
     assert any("Stellungnahme (0)" in p.text for p in bot.search("Stellungnahme", k=10, mode="lexical"))
+
+
+def test_files_are_prepared_ahead_by_chunks_not_by_files():
+    """The prepare thread runs ahead of the model until a window's worth of chunks waits, however
+    many files that takes, and no further."""
+    from rag.ingest import _ahead
+
+    produced = [threading.Event() for _ in range(6)]
+
+    def files():
+        for i in range(6):
+            produced[i].set()
+            yield 3   # a file of three chunks
+
+    ahead = _ahead(files(), 7, weight=lambda chunks: chunks)
+    assert next(ahead) == 3
+    # The consumer is busy: files 1-3 wait (9 chunks >= 7), file 4 is prepared and held back.
+    assert produced[4].wait(30)
+    assert not produced[5].wait(1)
+    assert list(ahead) == [3] * 5
