@@ -231,7 +231,8 @@ def test_failed_conversion_leaves_nothing_behind(tmp_path, monkeypatch):
 
 # --- the ingest pipeline ----------------------------------------------------------------------
 def _prepare_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name == "ingest-prepare"]
+    """The ingest's own threads still alive (the prepare and the writer thread)."""
+    return [t.name for t in threading.enumerate() if t.name in ("ingest-prepare", "ingest-write")]
 
 
 def test_ingest_overlaps_preparing_with_embedding(make_assistant, tmp_path, monkeypatch):
@@ -242,7 +243,7 @@ def test_ingest_overlaps_preparing_with_embedding(make_assistant, tmp_path, monk
     folder = tmp_path / "articles"
     shutil.copytree(ROOT / "seeds", folder)
     (folder / "zz_empty.txt").write_text("   \n", encoding="utf-8")
-    monkeypatch.setattr(ingest, "_EMBED_GROUP", 1)   # embed after every file
+    monkeypatch.setattr(ingest, "_EMBED_WINDOW", 1)   # embed after every file
     prepared_during_embedding = []
     bot = make_assistant(seed=False)
     real_passages, real_prepare = bot.embedder.passages, ingest.prepare_document
@@ -278,7 +279,7 @@ def test_ingest_errors_stop_the_prepare_thread(make_assistant, tmp_path, monkeyp
     from rag import ingest
 
     bot = make_assistant(seed=False)
-    monkeypatch.setattr(ingest, "_EMBED_GROUP", 1)
+    monkeypatch.setattr(ingest, "_EMBED_WINDOW", 1)
 
     def broken_prepare(doc, settings):
         raise ValueError("a cleaning rule is broken")
@@ -289,7 +290,7 @@ def test_ingest_errors_stop_the_prepare_thread(make_assistant, tmp_path, monkeyp
     assert not _prepare_threads()
 
     monkeypatch.undo()
-    monkeypatch.setattr(ingest, "_EMBED_GROUP", 1)
+    monkeypatch.setattr(ingest, "_EMBED_WINDOW", 1)
 
     def full_disk(*a, **kw):
         raise OSError(28, "No space left on device")

@@ -135,6 +135,9 @@ def test_bench_measures_each_corpus_size(full_run):
     assert b["throughput"]["articles"] == 4 and b["throughput"]["chunks"] >= 4
     assert 0 < b["throughput"]["embed_share"] <= 1
     assert b["embedding_ceiling"]["chunks"] > 0
+    # The model alone is measured on the chunks of the very articles ingested.
+    assert b["embedding_ceiling"]["of_chunks"] == b["throughput"]["chunks"]
+    assert b["throughput"]["cpu_seconds"] > 0
     for s in b["stages"]:
         assert s["search"]["n"] == s["ask"]["n"] == 2
     cs = b["cold_start"]
