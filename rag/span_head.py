@@ -9,8 +9,8 @@ trained by `python -m rag train-reader` on the XQuAD dev questions' gold sentenc
 ranker alone sees words and kinds, the head sees what the encoder made of the question.
 
 `python -m rag train-reader` logs the reader's out-of-fold short-answer F1 on the dev articles
-and writes it to meta.json; the README gives the reader's test numbers before and after the head
-on the test articles."""
+and writes it to meta.json; the README gives the reader's numbers on the test articles before and
+after the head."""
 from __future__ import annotations
 
 from dataclasses import dataclass
