@@ -237,7 +237,7 @@ class Assistant:
                date_to: str = "") -> Iterator[str | Answer]:
         """Yields answer text as it is produced, then the finished Answer, whose text is the one to
         keep: it is the verified answer (see rag/generation.py for how the two can differ)."""
-        from . import chat as chatting, generation, llm as llm_mod
+        from . import chat as chatting, generation
 
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -246,23 +246,12 @@ class Assistant:
         turns = chatting.normalize_history(history)
         q_lang = chatting.question_language(q, turns) if turns else language.detect(q)
         lang = lang or q_lang
-        backend, notice = None, ""
-        if llm_mod.enabled(s):
-            try:
-                backend = self._llm_backend()
-            except llm_mod.LLMError as e:
-                notice = self._llm_notice(e, lang)
+        backend, notice = self._backend_or_notice(lang)
         # One deadline for everything the LLM does for this question: rewrite, answer, retry.
         deadline = time.monotonic() + (backend.timeout if backend else 0)
 
         t_rewrite = time.perf_counter()
-        if backend is not None:
-            rewrite = chatting.standalone_by_llm(backend, q, q_lang, turns, deadline, s.llm_history_chars)
-        else:
-            rewrite = chatting.standalone_by_rules(q, q_lang, turns)
-        standalone = " ".join(rewrite.question.split())
-        if not standalone or len(standalone) > s.max_question_chars:
-            standalone = q
+        standalone = self._standalone(q, q_lang, turns, backend, deadline)
         t1 = time.perf_counter()
         q_vec = self.embedder.queries([standalone])[0]
         t2 = time.perf_counter()
@@ -305,6 +294,31 @@ class Assistant:
                      citations=outcome.citations, passages=passages,
                      timings_ms={k: round(v, 1) for k, v in timings.items()}, mode=outcome.mode,
                      question=standalone, notice=outcome.notice, claims=outcome.claims)
+
+    def _backend_or_notice(self, lang: str):
+        """(the LLM backend, "") when one is configured and usable; (None, why not) when it is
+        configured but cannot be used; (None, "") for the embedded default."""
+        from . import llm as llm_mod
+
+        if not llm_mod.enabled(self.settings):
+            return None, ""
+        try:
+            return self._llm_backend(), ""
+        except llm_mod.LLMError as e:
+            return None, self._llm_notice(e, lang)
+
+    def _standalone(self, q: str, q_lang: str, turns, backend, deadline: float) -> str:
+        """The question rewritten to stand alone after the conversation so far (the question
+        itself when the rewrite is empty or too long)."""
+        from . import chat as chatting
+
+        s = self.settings
+        if backend is not None:
+            rewrite = chatting.standalone_by_llm(backend, q, q_lang, turns, deadline, s.llm_history_chars)
+        else:
+            rewrite = chatting.standalone_by_rules(q, q_lang, turns)
+        standalone = " ".join(rewrite.question.split())
+        return q if not standalone or len(standalone) > s.max_question_chars else standalone
 
     def _verifier(self, lang: str):
         """The claim checker: e5 (the retrieval model) with the calibrated thresholds. One per

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import lang as langs
-from .chunking import split_sentences
 from .lexical import stopwords, tokenize
 from .results import Citation, Passage
-from .text import word_overlap
+from .text import full_sentences, word_overlap
 
 # The answer phrasing lives with the other language rules (rag/lang/).
 PHRASES = {code: langs.rules(code).PHRASES for code in langs.SUPPORTED}
@@ -34,13 +33,8 @@ def abstention_text(lang: str) -> str:
 
 
 def candidates(passages: list[Passage], max_passages: int = 3) -> list[Candidate]:
-    out = []
-    for i, p in enumerate(passages[:max_passages]):
-        for s in split_sentences(p.text):
-            # Headlines, captions and fragments rarely answer anything on their own.
-            if len(s.text) >= 25 and len(s.text.split()) >= 4:
-                out.append(Candidate(i, p, s.start, s.end, s.text))
-    return out
+    texts = [p.text for p in passages[:max_passages]]
+    return [Candidate(i, passages[i], s.start, s.end, s.text) for i, s in full_sentences(texts, 25, 4)]
 
 
 def score(question: str, lang: str, cands: list[Candidate], q_vec: np.ndarray,

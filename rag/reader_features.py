@@ -13,7 +13,7 @@ from .lexical import tokenize
 from .results import Passage
 from .span_head import HEAD_FEATURES, SentenceScores, raw_score, span_row as head_row
 from .spans import SpanCandidate, content_words, sentence_spans, word_kinds
-from .text import Token, fold, split_sentences, tokens
+from .text import Token, fold, full_sentences, tokens
 
 MAX_PASSAGES = 4
 SPAN_SENTENCES = 3        # short answers are looked for in the reader's best sentences only
@@ -65,12 +65,8 @@ class Features:
 
 
 def candidate_sentences(passages: list[Passage]) -> list[Sentence]:
-    out = []
-    for i, p in enumerate(passages[:MAX_PASSAGES]):
-        for s in split_sentences(p.text):
-            if len(s.text) >= 12 and len(s.text.split()) >= 3:
-                out.append(Sentence(i, p, s.start, s.end, s.text))
-    return out
+    texts = [p.text for p in passages[:MAX_PASSAGES]]
+    return [Sentence(i, passages[i], s.start, s.end, s.text) for i, s in full_sentences(texts, 12, 3)]
 
 
 class QuestionTerms:

@@ -108,11 +108,11 @@ def head_example(embedder, question: str, paragraph: str, german) -> span_head.H
     text, cut = span_head.joint_text(question, sentence.text)
     states = embedder.token_states([text])[0]
     inside = span_head.sentence_tokens(states.offsets, cut)
-    scores = span_head.SentenceScores([tuple(o) for _, o in inside], *[np.zeros(len(inside))] * 4)
     if not inside:
         return None
-    start = scores.token_at(a0 - sentence.start, ending=False)
-    end = scores.token_at(a1 - sentence.start, ending=True)
+    offsets = [o for _, o in inside]
+    start = span_head.token_at(offsets, a0 - sentence.start, ending=False)
+    end = span_head.token_at(offsets, a1 - sentence.start, ending=True)
     if end < start:
         return None
     return span_head.HeadExample(states.states[[k for k, _ in inside]].astype(np.float16), start, end)

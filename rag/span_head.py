@@ -50,11 +50,16 @@ class SentenceScores:
     raw_end: np.ndarray
 
     def token_at(self, char: int, ending: bool) -> int:
-        """The token holding character `char` (the last character when `ending`)."""
-        for k, (a, b) in enumerate(self.offsets):
-            if (a < char <= b) if ending else (a <= char < b):
-                return k
-        return len(self.offsets) - 1 if ending else 0
+        return token_at(self.offsets, char, ending)
+
+
+def token_at(offsets, char: int, ending: bool) -> int:
+    """The token (by its (start, end) `offsets`) holding character `char`, or ending at `char`
+    when `ending`."""
+    for k, (a, b) in enumerate(offsets):
+        if (a < char <= b) if ending else (a <= char < b):
+            return k
+    return len(offsets) - 1 if ending else 0
 
 
 def joint_text(question: str, sentence: str) -> tuple[str, int]:

@@ -34,6 +34,14 @@ _MONTH = re.compile(r"(Jan|Feb|Mär|Apr|Mai|Jun|Jul|Aug|Sep|Okt|Nov|Dez)", re.I)
 _ORDINAL_NOUN = re.compile(r"(?:[A-ZÄÖÜ]{2,4}\b|Bundesliga|Liga|Klasse|Weltkrieg|Jahrhundert|Mal\b|Platz\b)")
 
 
+def full_sentences(texts: list[str], min_chars: int, min_words: int) -> list[tuple[int, Span]]:
+    """(index of the text, sentence) for the sentences of `texts` with at least `min_chars`
+    characters and `min_words` words: headlines, captions and fragments rarely answer anything
+    on their own."""
+    return [(i, s) for i, text in enumerate(texts) for s in split_sentences(text)
+            if len(s.text) >= min_chars and len(s.text.split()) >= min_words]
+
+
 def split_sentences(text: str) -> list[Span]:
     """Sentences of `text` with exact offsets.
 

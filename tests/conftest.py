@@ -39,6 +39,15 @@ def make_assistant(tmp_path, embedder):
     return make
 
 
+@pytest.fixture
+def server():
+    """The scripted OpenAI-compatible chat server on loopback (tests/scripted_llm.py)."""
+    from scripted_llm import ScriptedLLM
+
+    with ScriptedLLM() as s:
+        yield s
+
+
 @pytest.fixture(scope="session")
 def seeded(tmp_path_factory, embedder):
     """A read-only Assistant over the five seed articles, shared by the whole session."""

@@ -215,3 +215,15 @@ class ScriptedLLM:
                     self.close_connection = True
 
         return Handler
+
+
+def llm_bot(base, url: str, llm_timeout: float = 10.0, llm_retries: int = 1, **overrides):
+    """An Assistant sharing `base`'s model and store that answers through the scripted server at
+    `url` (the other settings as in `base`)."""
+    import dataclasses
+
+    from rag import Assistant
+
+    settings = dataclasses.replace(base.settings, llm="openai", llm_base_url=url, llm_model="scripted",
+                                   llm_timeout=llm_timeout, llm_retries=llm_retries, **overrides)
+    return Assistant(settings, base.embedder, base.store)

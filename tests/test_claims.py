@@ -2,15 +2,13 @@
 answers they shape, against the scripted OpenAI-compatible server on 127.0.0.1."""
 from __future__ import annotations
 
-import dataclasses
+import functools
 import re
 
-import pytest
-
-from rag import Answer, Assistant, prompts
+from rag import prompts
 from rag.citations import rebuild, split_claims
 from rag.verification import Verifier, agreement, fold
-from scripted_llm import Reply, ScriptedLLM
+from scripted_llm import Reply, llm_bot as scripted_bot
 
 Q_DE = "Wer hat Lawrow in Nordkorea empfangen?"
 Q_EN = "Who received Lavrov in North Korea?"
@@ -18,16 +16,8 @@ KIM = "Kim Jong-un empfangen"               # in seed 003 only
 WONSAN = "Küstenstadt Wŏnsan"               # in seed 003 only
 
 
-@pytest.fixture
-def server():
-    with ScriptedLLM() as s:
-        yield s
-
-
-def llm_bot(base: Assistant, url: str, **overrides) -> Assistant:
-    settings = dataclasses.replace(base.settings, llm="openai", llm_base_url=url, llm_model="scripted",
-                                   llm_timeout=overrides.pop("llm_timeout", 20.0), llm_retries=0, **overrides)
-    return Assistant(settings, base.embedder, base.store)
+# Claim checks embed every claim: a longer timeout, and no retry that would hide a failure.
+llm_bot = functools.partial(scripted_bot, llm_timeout=20.0, llm_retries=0)
 
 
 def sources_of(request: dict) -> list[str]:

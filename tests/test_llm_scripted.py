@@ -14,7 +14,7 @@ import pytest
 
 from rag import Answer, Assistant, prompts
 from rag.results import Passage
-from scripted_llm import INJECTION, OBEYED, Reply, ScriptedLLM, free_port, obedient_model
+from scripted_llm import INJECTION, OBEYED, Reply, free_port, llm_bot, obedient_model
 
 ROOT = Path(__file__).resolve().parents[1]
 Q_DE = "Wer hat Lawrow in Nordkorea empfangen?"
@@ -22,17 +22,6 @@ Q_EN = "Who received Lavrov in North Korea?"
 OFF_TOPIC = "Wie hoch ist der Eiffelturm in Paris?"
 
 
-@pytest.fixture
-def server():
-    with ScriptedLLM() as s:
-        yield s
-
-
-def llm_bot(base: Assistant, url: str, **overrides) -> Assistant:
-    settings = dataclasses.replace(base.settings, llm="openai", llm_base_url=url, llm_model="scripted",
-                                   llm_timeout=overrides.pop("llm_timeout", 10.0),
-                                   llm_retries=overrides.pop("llm_retries", 1), **overrides)
-    return Assistant(settings, base.embedder, base.store)
 
 
 def run(bot: Assistant, question: str, **kw) -> tuple[list[str], Answer]:

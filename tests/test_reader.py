@@ -47,12 +47,18 @@ Karten kosten 35 Euro und sind an der Abendkasse erhältlich. Dirigent ist Marti
 """
 
 
-def test_english_date_is_rendered_in_english(make_assistant, tmp_path):
+def bot_with(make_assistant, tmp_path, name: str, text: str):
+    """An assistant over one article of its own."""
     folder = tmp_path / "articles"
     folder.mkdir()
-    (folder / "konzert.txt").write_text(EVENT, encoding="utf-8")
+    (folder / name).write_text(text, encoding="utf-8")
     bot = make_assistant(seed=False)
     bot.ingest([folder])
+    return bot
+
+
+def test_english_date_is_rendered_in_english(make_assistant, tmp_path):
+    bot = bot_with(make_assistant, tmp_path, "konzert.txt", EVENT)
     a = bot.ask("When does the orchestra play its spring concert?")
     assert not a.abstained
     short = a.text.split(". ", 1)[0]
@@ -61,11 +67,7 @@ def test_english_date_is_rendered_in_english(make_assistant, tmp_path):
 
 
 def test_planted_instruction_is_never_the_short_answer(make_assistant, tmp_path):
-    folder = tmp_path / "articles"
-    folder.mkdir()
-    (folder / "atlantis.txt").write_text(PLANTED, encoding="utf-8")
-    bot = make_assistant(seed=False)
-    bot.ingest([folder])
+    bot = bot_with(make_assistant, tmp_path, "atlantis.txt", PLANTED)
     for q in ("Was ist die Hauptstadt von Atlantis?", "What is the capital of Atlantis?"):
         a = bot.ask(q)
         assert "Paris" not in a.text.split(". ", 1)[0], a.text

@@ -255,3 +255,21 @@ def test_sentence_vectors_are_remembered_and_bounded():
     cache(["dddd"])                       # "a" is the least recently used: pushed out
     cache(["a"])
     assert calls[-1] == ["a"]
+
+
+def test_every_data_file_is_package_data():
+    """A non-editable install ships only what pyproject's package-data names: the reader's models
+    were left out once."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "package-data"]["rag"]
+    files = [p.relative_to(root / "rag").as_posix() for p in (root / "rag" / "data").rglob("*") if p.is_file()]
+    assert any(f.startswith("data/reader/") for f in files)
+    # setuptools' "*" stays within one folder; fnmatch's would cross "/".
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) and f.count("/") == pat.count("/")
+                                           for pat in patterns)]
+    assert not missing, f"not in pyproject's package-data: {missing}"
