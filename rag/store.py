@@ -11,10 +11,12 @@ import json
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+import fasteners
 import numpy as np
 
 from .changes import ChangeLog, Entry, Follower, now_us
@@ -58,21 +60,36 @@ def _client(settings: Settings):
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
+@contextmanager
+def _opening(settings: Settings):
+    """Processes opening one embedded store take turns: the first creates Chroma's tables and
+    collections, and two doing that at once fail ("table collections already exists", "database
+    is locked"), e.g. two CLI ingests started together into a new store."""
+    if settings.chroma_url:
+        yield
+        return
+    folder = Path(settings.store_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with fasteners.InterProcessLock(str(folder / "open.lock")):
+        yield
+
+
 class ChunkStore:
     def __init__(self, settings: Settings, embedding_model: str):
         self.settings = settings
-        self.client = _client(settings)
-        # Vectors always come from our embedder; embedding_function=None keeps Chroma from
-        # downloading its own default model.
-        self.collection = self.client.get_or_create_collection(
-            settings.collection, embedding_function=None,
-            metadata={"hnsw:space": "cosine", "embedding_model": embedding_model})
-        built_with = (self.collection.metadata or {}).get("embedding_model")
-        if built_with and built_with != embedding_model:
-            raise RagError(
-                f"The store '{settings.collection}' was built with the embedding model '{built_with}', "
-                f"not '{embedding_model}'. Use another store directory or collection, or re-ingest.")
-        self.changes = ChangeLog(self.client, settings.collection, settings.changelog_retention_seconds)
+        with _opening(settings):
+            self.client = _client(settings)
+            # Vectors always come from our embedder; embedding_function=None keeps Chroma from
+            # downloading its own default model.
+            self.collection = self.client.get_or_create_collection(
+                settings.collection, embedding_function=None,
+                metadata={"hnsw:space": "cosine", "embedding_model": embedding_model})
+            built_with = (self.collection.metadata or {}).get("embedding_model")
+            if built_with and built_with != embedding_model:
+                raise RagError(
+                    f"The store '{settings.collection}' was built with the embedding model '{built_with}', "
+                    f"not '{embedding_model}'. Use another store directory or collection, or re-ingest.")
+            self.changes = ChangeLog(self.client, settings.collection, settings.changelog_retention_seconds)
         name = "lexical.npz" if not settings.chroma_url else f"lexical-{settings.collection}.npz"
         self.lexical = BM25Index(Path(settings.store_dir) / name, lang=settings.corpus_language)
         self._refresh_lock = threading.Lock()

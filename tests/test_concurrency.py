@@ -218,3 +218,26 @@ def test_an_llm_answer_in_flight_blocks_no_other_question(seeded):
             release.set()
             held.join(180)
         assert first and first[0].mode.startswith("llm")
+
+
+# Each process imports everything first, then opens the store at the same moment.
+_OPEN_STORE = ("import sys, time; from rag.settings import Settings; from rag.store import ChunkStore; "
+               "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
+               "ChunkStore(Settings.from_env(store_dir=sys.argv[1]), 'e5-small')")
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
+    """Two CLI ingests into one new store once failed with Chroma's "table collections already
+    exists": creating the store's tables raced. Eight processes open a fresh store together, in
+    six rounds (before the fix the race hit about every second round)."""
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False")
+    for round_ in range(6):
+        store, start = str(tmp_path / f"store{round_}"), time.time() + 8
+        procs = [subprocess.Popen([sys.executable, "-c", _OPEN_STORE, store, str(start)], cwd=ROOT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+        outs = [p.communicate(timeout=300) for p in procs]
+        failed = [err.strip().splitlines()[-1] for (_, err), p in zip(outs, procs) if p.returncode]
+        assert not failed, f"round {round_}: {failed}"
