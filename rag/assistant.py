@@ -11,7 +11,7 @@ from typing import Iterator
 
 from . import extractive, ingest as ingesting, lang as langs, language, reader
 from .concurrency import GuardedStore, WriterLock, translate
-from .embedding import Embedder
+from .embedding import Embedder, span_model_path
 from .results import Answer, IngestReport, Passage, RagError
 from .retrieval import Retriever, build_filter
 from .settings import Settings
@@ -56,6 +56,7 @@ class Assistant:
         self._embedder_progress = progress
         self.store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._retriever = None
+        self._span_model_path: str | None = None   # the e5-small the reader's span head adapts
         self._writer = WriterLock(settings.store_dir, settings.write_lock_wait)
         # Looked up at call time: the model itself loads lazily.
         self._sentence_vectors = reader.SentenceVectors(lambda texts: self.embedder.passages(texts))
@@ -350,8 +351,11 @@ class Assistant:
                                      s.min_relevance, s.min_sentence_relevance)
         if s.reader != "learned":
             raise RagError(f"RAG_READER={s.reader!r} is not a reader (choose learned or baseline).")
+        if self._span_model_path is None:
+            self._span_model_path = span_model_path(s)
+        encoder = reader.span_encoder(self._span_model_path)
         return reader.answer(question, lang, passages, q_vec, self._sentence_vectors,
-                             lambda texts: self.embedder.token_states(texts), kind=kind,
+                             encoder.token_states, kind=kind,
                              q_lang=q_lang, corpus_language=s.corpus_language)
 
     # --- the LLM backend, built on first use ----------------------------------------------------

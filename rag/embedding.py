@@ -16,7 +16,7 @@ import logging
 import os
 import queue
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,12 @@ def resolve_model(settings: Settings, progress=None) -> str:
     if not e5_weights.is_complete(target):
         e5_weights.materialize(target, progress=progress or (lambda m: print(m, file=sys.stderr)))
     return str(target)
+
+
+def span_model_path(settings: Settings, progress=None) -> str:
+    """The local e5-small the reader's span head adapts (rag/span_head.py), whatever model the
+    store embeds with: the head's low-rank updates are shaped for e5-small's layers."""
+    return resolve_model(replace(settings, embedding_model=DEFAULT_MODEL), progress)
 
 
 # --- choosing the engine ----------------------------------------------------------------------
@@ -128,30 +134,10 @@ class _TorchRunner:
             raise RagError(f"The embedding model '{path}' could not be loaded offline: {e}") from None
         self.dim = self.model.get_embedding_dimension()
 
-    def token_states(self, texts: list[str]) -> list[TokenStates]:
-        import torch
-
-        tokenizer, encoder = self.model.tokenizer, self.model[0].auto_model
-        batch = tokenizer(texts, padding=True, truncation=True, max_length=self.model.max_seq_length,
-                          return_offsets_mapping=True, return_tensors="pt")
-        offsets = batch.pop("offset_mapping").tolist()
-        with torch.inference_mode():
-            hidden = encoder(**batch.to(self.model.device)).last_hidden_state.float().cpu().numpy()
-        lengths = batch["attention_mask"].sum(dim=1).tolist()
-        return [TokenStates([tuple(o) for o in offsets[k][:n]], hidden[k, :n]) for k, n in enumerate(lengths)]
-
     def encode(self, texts: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
         # sentence-transformers sorts by length itself.
         return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=show_progress).astype(np.float32)
-
-
-@dataclass
-class TokenStates:
-    """The encoder's last hidden state for each token of one text, with each token's character
-    offsets (start, end) in that text (special tokens have (0, 0))."""
-    offsets: list[tuple[int, int]]
-    states: np.ndarray                    # tokens x dim, float32
 
 
 class _ExportedRunner:
@@ -186,13 +172,6 @@ class _ExportedRunner:
             hidden = self._infer(input_ids, mask)
             out[batch] = _mean_pool_normalize(hidden, mask)
         return out
-
-    def token_states(self, texts: list[str]) -> list[TokenStates]:
-        encodings = self.tokenizer.encode_batch(texts)
-        input_ids, mask = self._pad([e.ids for e in encodings])
-        hidden = self._infer(input_ids, mask)
-        return [TokenStates(list(e.offsets), hidden[k, :len(e.ids)].astype(np.float32))
-                for k, e in enumerate(encodings)]
 
     def _pad(self, seqs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         width = max(len(s) for s in seqs)
@@ -289,13 +268,6 @@ class Embedder:
 
     def passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         return self._encode([self.settings.passage_prompt + t for t in texts], show_progress)
-
-    def token_states(self, texts: list[str]) -> list[TokenStates]:
-        """Per-token last hidden states of `texts`, encoded as given (no prompt is added): the
-        reader's span head reads them for "query: <question> passage: <sentence>"."""
-        if not texts:
-            return []
-        return self._runner.token_states(texts)
 
     def _encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         if not texts:

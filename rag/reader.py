@@ -70,6 +70,20 @@ def load(folder: Path = MODEL_DIR) -> ReaderModels:
         return _models[key]
 
 
+_encoder_lock = threading.Lock()
+_encoders: dict[tuple[str, str], span_head.AdaptedEncoder] = {}
+
+
+def span_encoder(model_path: str, folder: Path = MODEL_DIR) -> span_head.AdaptedEncoder:
+    """e5 with the committed span head's updates (built once per process: about 0.5 GB)."""
+    models = load(folder)
+    key = (str(folder), model_path)
+    with _encoder_lock:
+        if key not in _encoders:
+            _encoders[key] = span_head.AdaptedEncoder(model_path, models.head)
+        return _encoders[key]
+
+
 class SentenceVectors:
     """Embeddings of candidate sentences, remembered (least recently used first out): the same
     passages come back for related questions, and embedding them is most of the reader's time."""
@@ -131,7 +145,7 @@ def answerable_row(f: Features, sentence_p: np.ndarray, span_p: np.ndarray) -> n
 def read(models: ReaderModels, question: str, q_lang: str, passages: list[Passage], q_vec: np.ndarray,
          embed_sentences, token_states, corpus_language: str = "de", kind: str | None = None) -> Reading:
     """`embed_sentences` embeds passages' sentences (SentenceVectors), `token_states` is
-    Embedder.token_states (the span head reads question and sentence encoded together)."""
+    the span head's AdaptedEncoder.token_states (it reads question and sentence encoded together)."""
     f = featurize(question, q_lang, passages, q_vec, embed_sentences, corpus_language, kind)
     sentence_p = models.sentence.proba(f.sentence_x) if len(f.sentences) else np.zeros(0)
     span_features(f, sentence_p, f.kind, head_scorer(models.head, token_states))

@@ -8,11 +8,14 @@ there, so these are near-topic). Labels come from XQuAD's German answer spans (E
 share ids with the German ones, and the articles are German). Models are fitted with two-fold
 cross-fitting by article, so the span and answerability models learn from sentence and head
 scores that models trained without those questions produced; thresholds are chosen on
-out-of-fold predictions. The span head is trained on each question's gold sentence, encoded with
-the question (about 1,200 sentences, German and English questions)."""
+out-of-fold predictions. The span head (with its low-rank updates to e5) is trained on each
+question's gold sentence, encoded with the question (about 1,200 sentences, German and English
+questions); it takes most of the training time."""
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import json
 import logging
 import time
@@ -55,7 +58,7 @@ def _gbm(seed: int = 0):
                                           early_stopping=False, random_state=seed)
 
 
-def collect(xquad_dir: Path, work: Path, embedder, questions_per_lang: int | None) -> list[Example]:
+def collect(xquad_dir: Path, work: Path, embedder, tokenizer, questions_per_lang: int | None) -> list[Example]:
     """Retrieve and featurize every dev question, answerable and not; each answerable example
     also carries the span head's training item (extra["head"]: its gold sentence and answer)."""
     from .evaluation import common, data, metrics
@@ -87,7 +90,7 @@ def collect(xquad_dir: Path, work: Path, embedder, questions_per_lang: int | Non
                              dtype=np.int8)
                 e = Example(q.id, lang, int(q.paragraph_id[:2]), answerable, golds, f, y)
                 if answerable:
-                    e.extra["head"] = head_example(embedder, q.question, text_of[q.paragraph_id], german[q.id])
+                    e.extra["head"] = head_example(tokenizer, q.question, text_of[q.paragraph_id], german[q.id])
                 examples.append(e)
             bar.update(1)
         bar.close()
@@ -95,8 +98,8 @@ def collect(xquad_dir: Path, work: Path, embedder, questions_per_lang: int | Non
     return examples
 
 
-def head_example(embedder, question: str, paragraph: str, german) -> span_head.HeadExample | None:
-    """The gold sentence of a question, encoded with it, and where its German answer lies; None
+def head_example(tokenizer, question: str, paragraph: str, german) -> span_head.HeadExample | None:
+    """The gold sentence of a question, tokenized with it, and where its German answer lies; None
     when the answer is not inside one sentence (the head learns spans within a sentence)."""
     if not german.answer_starts or not german.answers:
         return None
@@ -105,17 +108,7 @@ def head_example(embedder, question: str, paragraph: str, german) -> span_head.H
     sentence = next((x for x in split_sentences(paragraph) if x.start <= a0 and a1 <= x.end), None)
     if sentence is None:
         return None
-    text, cut = span_head.joint_text(question, sentence.text)
-    states = embedder.token_states([text])[0]
-    inside = span_head.sentence_tokens(states.offsets, cut)
-    if not inside:
-        return None
-    offsets = [o for _, o in inside]
-    start = span_head.token_at(offsets, a0 - sentence.start, ending=False)
-    end = span_head.token_at(offsets, a1 - sentence.start, ending=True)
-    if end < start:
-        return None
-    return span_head.HeadExample(states.states[[k for k, _ in inside]].astype(np.float16), start, end)
+    return span_head.head_example(tokenizer, question, sentence.text, a0 - sentence.start, a1 - sentence.start)
 
 
 class _VectorCache:
@@ -202,24 +195,47 @@ def _span_labels(e: Example) -> np.ndarray:
     return np.where(best, np.floor(f1 * 4 + 1e-9), np.floor(f1 * 2)).astype(np.int32)
 
 
-def _heads(examples: list[Example]) -> tuple[list[span_head.SpanHead], span_head.SpanHead]:
+def _heads(examples: list[Example], model_path: str, cache: Path) -> tuple[list[span_head.SpanHead], span_head.SpanHead]:
     """One span head per fold (trained without that fold's articles) and one on all of them."""
     items = lambda keep: [e.extra["head"] for e, k in zip(examples, keep) if k and e.extra.get("head")]
-    folds = _folds(examples)
-    per_fold = [span_head.fit(items(~held)) for held in folds]
-    return per_fold, span_head.fit(items(np.ones(len(examples), dtype=bool)))
+    per_fold = [_cached_fit(items(~held), model_path, cache, f"fold {n}")
+                for n, held in enumerate(_folds(examples))]
+    return per_fold, _cached_fit(items(np.ones(len(examples), dtype=bool)), model_path, cache, "all")
 
 
-def _span_rows(examples: list[Example], heads: list[span_head.SpanHead], token_states) -> None:
-    """Span features of every example, with the head that did not see its article."""
+def _cached_fit(items: list[span_head.HeadExample], model_path: str, cache: Path, what: str) -> span_head.SpanHead:
+    """span_head.fit, kept in `cache` under a hash of its training items and settings: training
+    the encoder's updates is most of train-reader's time, and changing a ranker feature does not
+    change them."""
+    key = hashlib.sha1(repr((span_head.ADAPTED_LAYERS, span_head.RANK, span_head.SCALE,
+                             inspect.signature(span_head.fit), Path(model_path).name,
+                             [(x.ids, x.inside, x.start, x.end) for x in items])).encode()).hexdigest()[:16]
+    path = cache / f"span-head-{key}.npz"
+    if path.is_file():
+        log.info("span head (%s): cached %s", what, path.name)
+        return span_head.SpanHead.load(path)
+    t0 = time.perf_counter()
+    head = span_head.fit(items, model_path)
+    cache.mkdir(parents=True, exist_ok=True)
+    head.save(path)
+    log.info("span head (%s, %d sentences): %.0f s", what, len(items), time.perf_counter() - t0)
+    return span_head.SpanHead.load(path)   # as committed: float16 updates
+
+
+def _span_rows(examples: list[Example], heads: list[span_head.SpanHead], model_path: str) -> None:
+    """Span features of every example, with the head (and adapted encoder) that did not see its
+    article."""
     folds = _folds(examples)
-    bar_every = max(1, len(examples) // 10)
-    for n, e in enumerate(examples):
-        head = heads[0] if folds[0][n] else heads[1]
-        span_features(e.features, e.oof_sentence_p, e.features.kind, head_scorer(head, token_states))
-        e.span_y = _span_labels(e)
-        if n % bar_every == 0:
-            log.info("span features: %d of %d questions", n, len(examples))
+    for k, head in enumerate(heads):
+        encoder = span_head.AdaptedEncoder(model_path, head)
+        scorer = head_scorer(head, encoder.token_states)
+        todo = np.flatnonzero(folds[k])
+        for n, i in enumerate(todo):
+            e = examples[i]
+            span_features(e.features, e.oof_sentence_p, e.features.kind, scorer)
+            e.span_y = _span_labels(e)
+            if n % max(1, len(todo) // 5) == 0:
+                log.info("span features, fold %d: %d of %d questions", k, n, len(todo))
 
 
 def short_answer_f1(examples: list[Example], rule_kinds: set[str], by: str = "lang") -> dict[str, float]:
@@ -245,14 +261,15 @@ def choose_rule_kinds(examples: list[Example]) -> list[str]:
     return sorted(k for k in on if on[k] >= off[k])
 
 
-def train(examples: list[Example], token_states) -> dict:
+def train(examples: list[Example], model_path: str, cache: Path) -> dict:
     """Fit the models; returns them (as TreeEnsembles and a SpanHead) plus the thresholds and
-    out-of-fold figures. `token_states` is Embedder.token_states (for the span head)."""
+    out-of-fold figures. `model_path` is the local e5-small the span head adapts; trained heads
+    are kept in `cache`."""
     t0 = time.perf_counter()
     sentence = _cross_fit(examples, lambda e: e.features.sentence_x, lambda e: e.sentence_y,
                           lambda e, p: setattr(e, "oof_sentence_p", p))
-    fold_heads, head = _heads(examples)
-    _span_rows(examples, fold_heads, token_states)
+    fold_heads, head = _heads(examples, model_path, cache)
+    _span_rows(examples, fold_heads, model_path)
     span = _cross_fit(examples, lambda e: e.features.span_x, lambda e: e.span_y,
                       lambda e, p: setattr(e, "oof_span_p", p), fit=_fit_ranker)
     rows = lambda e: answerable_row(e.features, e.oof_sentence_p, e.oof_span_p)[None, :]
@@ -331,7 +348,7 @@ def save(result: dict, folder: Path, meta: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .embedding import Embedder
+    from .embedding import Embedder, span_model_path
     from .evaluation import data
     from .settings import Settings
 
@@ -359,10 +376,15 @@ def main(argv: list[str] | None = None) -> int:
     # One thread: the same result on every machine, and OpenMP spinning on a busy 2-core machine
     # was several times slower than a single thread (embedding and tree fitting alike).
     torch.set_num_threads(1)
-    embedder = Embedder(Settings.from_env())
-    examples = collect(args.xquad, args.work, embedder, args.questions)
+    from transformers import AutoTokenizer
+
+    settings = Settings.from_env()
+    embedder = Embedder(settings)
+    e5_path = span_model_path(settings)
+    tokenizer = AutoTokenizer.from_pretrained(e5_path, local_files_only=True)
+    examples = collect(args.xquad, args.work, embedder, tokenizer, args.questions)
     with threadpool_limits(1):
-        result = train(examples, embedder.token_states)
+        result = train(examples, e5_path, args.work / "heads")
     meta = {"command": "python -m rag train-reader" + (f" --questions {args.questions}" if args.questions else ""),
             "data": "XQuAD (google-deepmind/xquad, CC BY-SA 4.0) dev articles: even article index",
             "questions": len(examples) // 2, "scikit_learn": sklearn.__version__,

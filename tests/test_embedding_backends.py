@@ -61,18 +61,6 @@ def test_same_tokens_as_sentence_transformers(embedders, news_chunks, backend):
     assert max(map(len, got)) == 512   # the long text was cut where sentence-transformers cuts it
 
 
-@pytest.mark.parametrize("backend", ["openvino", "onnx"])
-def test_token_states_match_torch(embedders, news_chunks, backend):
-    """The reader's span head was trained on one backend's token states and reads any other's."""
-    from rag.span_head import joint_text
-
-    texts = [joint_text(q, c[:400])[0] for q, c in zip(QUESTIONS, news_chunks)]
-    for a, b in zip(embedders["torch"].token_states(texts), embedders[backend].token_states(texts)):
-        assert a.offsets == b.offsets and a.states.shape == b.states.shape
-        cos = (a.states * b.states).sum(axis=1) / (np.linalg.norm(a.states, axis=1) * np.linalg.norm(b.states, axis=1))
-        assert cos.min() >= 0.995, f"{backend}: min token cosine {cos.min():.5f} to torch"
-
-
 def test_vectors_do_not_depend_on_batching(embedders, news_chunks):
     """Padding and length sorting must not change a text's vector."""
     e = embedders["openvino"]

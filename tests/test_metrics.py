@@ -328,3 +328,17 @@ def test_report_names_why_llm_answers_fell_back():
     text = fallbacks(records)
     assert text.startswith("2 of 4 answers fell back") and "2 × “The language model did not answer" in text
     assert fallbacks(records[:1]) == "Every answer is the LLM's own (verified)."
+
+
+def test_span_ceiling_scores_the_german_gold_span_against_each_language():
+    """The report's ceiling: the German gold span, shaped as the reader would answer, scored against
+    the question's own gold answers. English gold words that the German article does not have
+    ("the Broncos" vs "die Broncos") cannot be matched; dates rendered to English can."""
+    from rag.evaluation.answer_eval import span_ceiling
+
+    q = lambda i, lang, answer: data.XQuestion(i, "00-00", lang, "?", (answer,), (0,))
+    german = {"a": q("a", "de", "die Broncos"), "b": q("b", "de", "im September 2023")}
+    en = span_ceiling([q("a", "en", "the Broncos"), q("b", "en", "September 2023")], german)
+    de = span_ceiling(list(german.values()), german)
+    assert de == {"n": 2, "contains": 1.0, "f1": 1.0}
+    assert en["n"] == 2 and en["contains"] == 0.5 and 0.5 < en["f1"] < 1.0

@@ -105,18 +105,20 @@ XQUAD_ANSWER_QUESTIONS = 80
 # `python -m rag eval answers --answer-questions 150` (learned reader, test split; 150 answerable
 # + 75 unanswerable per language), see README "Quality and speed". The gate's subset is smaller
 # (80 + 40), so the thresholds leave room for the subset's spread.
-# Measured 2026-11-26 with the span head and the span ranker (150 + 75 questions per language).
+# Measured 2026-11-26 with the adapted span head (150 + 75 questions per language).
 MEASURED_ANSWERS = {
-    ("de", "contains"): 0.873, ("de", "f1"): 0.386, ("de", "abstention_precision"): 0.906,
-    ("de", "abstention_recall"): 0.640, ("en", "contains"): 0.307, ("en", "f1"): 0.165,
-    ("en", "abstention_precision"): 0.850, ("en", "abstention_recall"): 0.453,
+    ("de", "contains"): 0.873, ("de", "f1"): 0.525, ("de", "abstention_precision"): 0.918,
+    ("de", "abstention_recall"): 0.600, ("en", "contains"): 0.300, ("en", "f1"): 0.230,
+    ("en", "abstention_precision"): 0.765, ("en", "abstention_recall"): 0.347,
 }
+# The gate's own subset (80 + 40) measured on the same models: de contains 0.912, F1 0.579,
+# abstention P 0.88 / R 0.55, 3.7 % declined; en contains 0.30, F1 0.257, P 0.733 / R 0.275,
+# 5.0 % declined.
 XQUAD_ANSWER_MIN = {
-    ("de", "contains"): 0.80, ("de", "f1"): 0.30, ("de", "abstention_precision"): 0.78,
-    ("de", "abstention_recall"): 0.45, ("en", "contains"): 0.22, ("en", "f1"): 0.10,
-    ("en", "abstention_precision"): 0.70, ("en", "abstention_recall"): 0.25,
+    ("de", "contains"): 0.85, ("de", "f1"): 0.50, ("de", "abstention_precision"): 0.80,
+    ("de", "abstention_recall"): 0.45, ("en", "contains"): 0.25, ("en", "f1"): 0.20,
+    ("en", "abstention_precision"): 0.65, ("en", "abstention_recall"): 0.20,
 }
-# Measured: 3.3 % (de) and 4.0 % (en) of answerable questions declined.
 XQUAD_FALSE_ABSTENTION_MAX = {"de": 0.08, "en": 0.08}
 
 

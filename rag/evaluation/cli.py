@@ -354,6 +354,8 @@ def _xquad_answers(r: Run, section: dict, xq: data.XQuad, mode: str, n: int, ove
         test = [q for q in qs if data.split_of(q) == "test"]
         answerable = data.subset([q for q in test if q.paragraph_id not in held], n)
         unanswerable = data.subset([q for q in test if q.paragraph_id in held], max(1, n // 2))
+        german = {q.id: q for q in xq.questions["de"]}
+        section.setdefault("ceilings", {})[f"xquad-{lang}"] = answer_eval.span_ceiling(answerable, german)
         recs = answer_eval.run_xquad(bot, answerable, f"xquad {lang} {mode}")
         recs += answer_eval.run_xquad(bot, unanswerable, f"xquad {lang} {mode} (unanswerable)", answerable=False)
         _add_answer_run(section, f"xquad-{lang}", mode, recs)

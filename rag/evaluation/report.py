@@ -399,6 +399,14 @@ def render(results: dict, out: Path) -> str:
                      f"removed) are in the question's language. Abstention P/R: abstaining is the positive "
                      f"class.\n")
         lines.append(answer_table(ans["runs"]))
+        # Only where it is below 100 (questions in another language than the articles').
+        for dataset, c in sorted(ans.get("ceilings", {}).items()):
+            if (c["f1"] or 0) >= 0.9995:
+                continue
+            lines.append(f"\n*Ceiling, {dataset}*: the German gold answer span itself, shaped as the reader "
+                         f"shapes short answers for this language, scores contains {pct(c['contains'])}, "
+                         f"F1 {pct(c['f1'])} against these questions' gold answers (n = {c['n']}): about the "
+                         f"most a reader quoting German articles can reach without translation.")
         if any(run["mode"] == "llm" for run in ans["runs"]):
             lines.append("\n*LLM answer kept*: share of answers in LLM mode that are the model's own; the rest "
                          "failed a check (citations, language, time) and were replaced by the extractive answer.")
