@@ -57,6 +57,8 @@ class Assistant:
         self.store = store if isinstance(store, GuardedStore) else GuardedStore(store)
         self._retriever = None
         self._span_model_path: str | None = None   # the e5-small the reader's span head adapts
+        self._reader_loader: threading.Thread | None = None
+        self._span_lock = threading.Lock()
         self._writer = WriterLock(settings.store_dir, settings.write_lock_wait)
         # Looked up at call time: the model itself loads lazily.
         self._sentence_vectors = reader.SentenceVectors(lambda texts: self.embedder.passages(texts))
@@ -244,6 +246,7 @@ class Assistant:
         t0 = time.perf_counter()
         s = self.settings
         q = self._check(question)
+        self.warm_up()
         turns = chatting.normalize_history(history)
         q_lang = chatting.question_language(q, turns) if turns else language.detect(q)
         lang = lang or q_lang
@@ -351,12 +354,34 @@ class Assistant:
                                      s.min_relevance, s.min_sentence_relevance)
         if s.reader != "learned":
             raise RagError(f"RAG_READER={s.reader!r} is not a reader (choose learned or baseline).")
-        if self._span_model_path is None:
-            self._span_model_path = span_model_path(s)
-        encoder = reader.span_encoder(self._span_model_path)
         return reader.answer(question, lang, passages, q_vec, self._sentence_vectors,
-                             encoder.token_states, kind=kind,
+                             self._span_encoder().token_states, kind=kind,
                              q_lang=q_lang, corpus_language=s.corpus_language)
+
+    def _span_encoder(self):
+        # One thread at a time: resolving the path may build the model directory.
+        with self._span_lock:
+            if self._span_model_path is None:
+                self._span_model_path = span_model_path(self.settings)
+            return reader.span_encoder(self._span_model_path)
+
+    def warm_up(self) -> None:
+        """Start loading the learned reader's encoder (torch and a second e5: seconds) in the
+        background, so that it overlaps embedding the question and searching; the first answer
+        waits only for what is left. Called by `stream` and by the app at start."""
+        if self.settings.reader != "learned" or self._reader_loader is not None:
+            return
+        with _MODEL_LOCK:
+            if self._reader_loader is None:
+                self._reader_loader = threading.Thread(target=self._load_reader, name="reader-load", daemon=True)
+                self._reader_loader.start()
+
+    def _load_reader(self) -> None:
+        try:
+            self.embedder       # first (it builds the e5 directory on a fresh machine), then the reader
+            self._span_encoder()
+        except Exception as e:   # the answer path loads it again and reports the error there
+            log.debug("background load of the reader failed: %s", e)
 
     # --- the LLM backend, built on first use ----------------------------------------------------
     def _llm_backend(self):

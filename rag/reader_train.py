@@ -376,12 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     # One thread: the same result on every machine, and OpenMP spinning on a busy 2-core machine
     # was several times slower than a single thread (embedding and tree fitting alike).
     torch.set_num_threads(1)
-    from transformers import AutoTokenizer
-
     settings = Settings.from_env()
     embedder = Embedder(settings)
     e5_path = span_model_path(settings)
-    tokenizer = AutoTokenizer.from_pretrained(e5_path, local_files_only=True)
+    tokenizer = span_head.load_tokenizer(e5_path)
     examples = collect(args.xquad, args.work, embedder, tokenizer, args.questions)
     with threadpool_limits(1):
         result = train(examples, e5_path, args.work / "heads")

