@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from .citations import Span
-from .lexical import stopwords
+from .lexical import function_words
 from .text import split_sentences
 
 MAX_WINDOW = 3          # sentences per evidence window
@@ -36,12 +36,6 @@ FEATURES = ("sim1", "sim2", "sim3", "other_max", "margin_max", "margin_mean",
 
 
 # --- windows ---------------------------------------------------------------------------------
-def windows(text: str, size: int = 2) -> list[Span]:
-    """Sentences of `text` and runs of up to `size` consecutive sentences, as verbatim spans: a
-    claim may condense two sentences, or one translated sentence may be two in the source."""
-    return [s for s, _ in sized_windows(text, size)]
-
-
 def sized_windows(text: str, size: int = MAX_WINDOW) -> list[tuple[Span, int]]:
     sentences = split_sentences(text)
     out = []
@@ -75,18 +69,6 @@ def trigrams(key: str) -> frozenset[str]:
 
 def dice(a: frozenset[str], b: frozenset[str]) -> float:
     return 2 * len(a & b) / (len(a) + len(b)) if a and b else 0.0
-
-
-def contained(key: str, word: str) -> float:
-    """Share of `key`'s trigrams inside `word`: a name inside a compound whose ending differs
-    (California in Südkalifornien)."""
-    a = trigrams(key)
-    return len(a & trigrams(word)) / len(a) if a else 0.0
-
-
-@lru_cache(maxsize=1)
-def function_words() -> frozenset[str]:
-    return stopwords("de") | stopwords("en")
 
 
 # --- how common a word is --------------------------------------------------------------------

@@ -230,11 +230,11 @@ def _is_dateline(before: str, after: str) -> bool:
 
 
 def _only_names(text: str) -> bool:
-    from .lexical import stopwords
+    from .lexical import function_words
 
     words = re.findall(r"[^\W\d_][\w.'-]*", text)
-    function_words = stopwords("de") | stopwords("en")
-    return len(words) <= 4 and all(w[0].isupper() and w.lower() not in function_words for w in words)
+    stop = function_words()
+    return len(words) <= 4 and all(w[0].isupper() and w.lower() not in stop for w in words)
 
 
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")

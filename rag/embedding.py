@@ -168,19 +168,21 @@ class _ExportedRunner:
         out = np.empty((len(ids), self.dim), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
-            input_ids, mask = self._pad([ids[i] for i in batch])
+            input_ids, mask = pad_batch([ids[i] for i in batch], self.pad_id)
             hidden = self._infer(input_ids, mask)
             out[batch] = _mean_pool_normalize(hidden, mask)
         return out
 
-    def _pad(self, seqs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        width = max(len(s) for s in seqs)
-        input_ids = np.full((len(seqs), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(seqs), width), dtype=np.int64)
-        for row, s in enumerate(seqs):
-            input_ids[row, :len(s)] = s
-            mask[row, :len(s)] = 1
-        return input_ids, mask
+
+def pad_batch(seqs: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token id rows padded to the longest with `pad_id`, and their attention mask (int64)."""
+    width = max(len(s) for s in seqs)
+    input_ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(seqs), width), dtype=np.int64)
+    for row, s in enumerate(seqs):
+        input_ids[row, :len(s)] = s
+        mask[row, :len(s)] = 1
+    return input_ids, mask
 
 
 def _mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:

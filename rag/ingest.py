@@ -362,7 +362,6 @@ def _embed_in_windows(todo: list[tuple[Path, bool]], stored: dict, embedder: Emb
     """Files read, cleaned and chunked a few ahead in one thread, embedded here window by window,
     each window written by the writer thread while the next is embedded."""
     pending: list[tuple[str, bool, list[PreparedChunk]]] = []
-    pending_chunks = 0
     known_ids: set[str] = set()   # stored chunk ids whose vectors stay valid
 
     def flush():
@@ -380,10 +379,8 @@ def _embed_in_windows(todo: list[tuple[Path, bool]], stored: dict, embedder: Emb
                 if item.existed and _vectors_reusable(stored[item.source], item.chunks):
                     known_ids.update(stored[item.source].ids)
                 pending.append((item.source, item.existed, item.chunks))
-                pending_chunks += len(item.chunks)
-            if pending_chunks >= _EMBED_WINDOW:
+            if sum(len(chunks) for _, _, chunks in pending) >= _EMBED_WINDOW:
                 flush()
-                pending_chunks = 0
             if bar:
                 bar.update(1)
             if progress:

@@ -41,6 +41,12 @@ def stopwords(lang: str) -> frozenset[str]:
     return frozenset(words)
 
 
+@lru_cache(maxsize=1)
+def function_words() -> frozenset[str]:
+    """German and English stopwords together (the corpus is German, questions come in both)."""
+    return stopwords("de") | stopwords("en")
+
+
 @lru_cache(maxsize=None)
 def _stemmer(lang: str):
     import Stemmer

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .embedding import pad_batch
+
 # Log-probabilities within the sentence and their gaps to the sentence's best. The raw score
 # (`raw_score`) compares across sentences and questions: it feeds the answerability model, not the
 # span ranker (out-of-fold on dev it raised abstention recall and lowered the ranker's F1).
@@ -98,14 +100,10 @@ class AdaptedEncoder:
             return []
         # Settings fixed at load: encode_batch changes nothing shared, so threads need no lock.
         encodings = self.tokenizer.encode_batch(texts)
-        width = max(len(e.ids) for e in encodings)
-        ids = torch.full((len(texts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(texts), width), dtype=torch.long)
-        for row, e in enumerate(encodings):
-            ids[row, :len(e.ids)] = torch.tensor(e.ids)
-            mask[row, :len(e.ids)] = 1
+        ids, mask = pad_batch([e.ids for e in encodings], self.pad_id)
         with torch.inference_mode():
-            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float().numpy()
+            hidden = self.model(input_ids=torch.from_numpy(ids),
+                                attention_mask=torch.from_numpy(mask)).last_hidden_state.float().numpy()
         return [TokenStates(list(e.offsets), hidden[k, :len(e.ids)]) for k, e in enumerate(encodings)]
 
 
@@ -299,13 +297,9 @@ def _add_adapters(model) -> dict:
 def _batch_loss(model, head, batch: list[HeadExample]):
     import torch
 
-    width = max(len(b.ids) for b in batch)
-    ids = torch.zeros(len(batch), width, dtype=torch.long)
-    mask = torch.zeros(len(batch), width, dtype=torch.long)
-    for row, b in enumerate(batch):
-        ids[row, :len(b.ids)] = torch.tensor(b.ids)
-        mask[row, :len(b.ids)] = 1
-    hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    # Padding is masked out, so its id does not change the sentence tokens' states.
+    ids, mask = pad_batch([b.ids for b in batch], 0)
+    hidden = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).last_hidden_state
     ce = torch.nn.functional.cross_entropy
     total = 0
     for row, b in enumerate(batch):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from . import lang as langs
-from .lexical import stopwords
+from .lexical import function_words
 from .text import Token, fold, tokens
 
 MAX_WORDS = 7
@@ -21,10 +21,6 @@ _NUMBER = re.compile(r"^\d+(?:[.,:]\d+)*\.?(?:\s?%)?$")
 
 
 @lru_cache(maxsize=1)
-def _stop() -> frozenset[str]:
-    return stopwords("de") | stopwords("en")
-
-
 @dataclass
 class SpanCandidate:
     sentence: int        # index of the sentence among the reader's candidates
@@ -56,7 +52,7 @@ def word_kinds(word: str) -> dict[str, bool]:
 
 def sentence_spans(sentence_index: int, sentence: str, toks: list[Token] | None = None) -> list[SpanCandidate]:
     toks = tokens(sentence) if toks is None else toks
-    stop = _stop()
+    stop = function_words()
     out = []
     n = len(toks)
     for i in range(n):
@@ -75,7 +71,7 @@ def sentence_spans(sentence_index: int, sentence: str, toks: list[Token] | None 
 
 def content_words(text: str) -> set[str]:
     """Folded words of `text` that carry meaning (no function words, no one-letter words)."""
-    stop = _stop()
+    stop = function_words()
     return {fold(t.text) for t in tokens(text) if t.is_word and t.text.lower() not in stop and len(t.text) > 1}
 
 

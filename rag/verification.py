@@ -28,7 +28,7 @@ import numpy as np
 from . import claim_features as cf
 from .boosted_trees import TreeEnsemble
 from .citations import Span
-from .claim_features import windows  # noqa: F401  (re-exported: the benchmark and tests use it)
+from .lexical import function_words
 from .results import RagError
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -135,7 +135,7 @@ def stem(key: str) -> str:
 def names(text: str) -> list[str]:
     """Capitalised words that are not the first word of a sentence or clause, not function
     words, months or weekdays: the names (and, in German, nouns) a claim commits to."""
-    stop = cf.function_words()
+    stop = function_words()
     out = []
     for m in _WORD.finditer(text):
         w = m.group(0)

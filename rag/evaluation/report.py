@@ -326,120 +326,131 @@ def render(results: dict, out: Path) -> str:
         lines.append("Produced by (one line per part; parts may come from different runs):\n")
         lines += [f"- {k}: {_meta_line(m)}" for k, m in metas]
         lines.append("")
-
-    ret = results.get("retrieval")
-    if ret:
-        lines += ["## 1. Retrieval on XQuAD", ""]
-        q = ret["questions"]
-        lines.append(f"Corpus: the 240 German XQuAD paragraphs, one file each (title line + paragraph). "
-                     f"Questions: {q.get('de', 0)} German (de→de) and {q.get('en', 0)} English (en→de, same "
-                     f"ids){' — a fixed subset' if ret.get('question_ids') != 'all' else ''}. "
-                     f"Every retriever returns k={ret['k']} passages; passages are mapped to their paragraph "
-                     f"and a paragraph counts once, at its best rank. Latency is per question and includes "
-                     f"embedding the question.")
-        losses = ret.get("cleaning_losses", [])
-        lines.append("\nCleaning check: " + ("no XQuAD paragraph loses text to the boilerplate rules."
-                                             if not losses else f"{len(losses)} paragraph(s) lose text: "
-                                             + ", ".join(f"{x['doc']} ({x['chars_lost']} chars)" for x in losses)))
-        lines.append("\n**Acceptance comparisons** (this project's hybrid retrieval):\n")
-        lines += verdicts(ret["runs"])
-        for corpus, info in ret["corpora"].items():
-            lines += ["", f"### Corpus: {corpus} ({info['documents']:,} documents, {info['chunks']:,} chunks)", ""]
-            if info.get("failed"):
-                lines.append(f"Not ingested: {len(info['failed'])} file(s): " + "; ".join(info["failed"][:5]) + "\n")
-            if corpus == "xquad-in-articles":
-                lines.append("Each paragraph, under its title line, is appended to the end of a different "
-                             "10kGNAD article (the first 240 in file order), so the answer sits deep inside a long "
-                             "news article, after a median of "
-                             f"{info.get('median_chars_before_paragraph', 0):,} characters of unrelated text. "
-                             "Neutral file names, as with the distractors.\n")
-            elif corpus != "xquad":
-                lines.append("The paragraphs and the distractor articles sit in one folder under neutral file "
-                             "names: llama-index embeds each file's path with its text, and names such as "
-                             "`xquad-de/03-02.txt` next to `10kgnad/gnad-0001.txt` would tell it which documents "
-                             "are paragraphs (see docs/eval.md).\n")
-            if ret.get("questions_" + corpus):
-                nq = ret["questions_" + corpus]
-                lines.append(f"Questions: a fixed subset of {nq.get('de', 0)} German and {nq.get('en', 0)} English "
-                             f"questions.\n")
-            lines.append(retrieval_table(ret["runs"], corpus))
-            if "peer" in info:
-                p = info["peer"]
-                lines.append(f"\nPeer: `SimpleDirectoryReader` → `VectorStoreIndex.from_documents` with llama-index's "
-                             f"default {p['splitter']} (chunk_size {p['chunk_size']} tokens, overlap "
-                             f"{p['chunk_overlap']}) → {p['nodes']:,} nodes; `as_retriever()` default "
-                             f"similarity_top_k={p['default_similarity_top_k']}, so its R@5 and beyond are not "
-                             f"defined; the k=10 row is `as_retriever(similarity_top_k=10)`. Same model "
-                             f"(`HuggingFaceEmbedding`, e5 prompts set, max_seq_length {p['max_seq_length']}); "
-                             f"index built in {p['build_s']} s.")
-                if "nodes_truncated" in p:
-                    lines.append(f"{p['nodes_truncated']:,} of its {p['nodes']:,} nodes are longer than the model's "
-                                 f"{p['max_seq_length']}-token window (the splitter counts tiktoken tokens, the model "
-                                 f"its own), so {pct(p['chars_not_embedded'])} % of the peer's text is cut off "
-                                 f"before embedding and cannot be found.")
-            runs = [r for r in ret["runs"] if r["corpus"] == corpus]
-            name = f"recall_at_k_{corpus.replace('+', '_')}.png"
-            plot_recall(runs, corpus, out / name)
-            lines.append(f"\n![recall@k, {corpus}]({name})")
-        lines.append("")
-
-    ans = results.get("answers")
-    if ans:
-        lines += ["## 2. Answers", ""]
-        lines.append(f"Gold set `{ans['gold_file']}` over `{ans['articles']}`; XQuAD answer spans of the "
-                     f"test articles only, on a store without the held-out test paragraphs (questions about "
-                     f"those are the unanswerable rows; docs/eval.md, \"Dev and test\"). Modes: "
-                     f"{', '.join(ans['modes'])} (extractive = the learned reader, baseline = the hand-tuned "
-                     f"one it replaced). *contains gold*: the answer "
-                     f"contains a gold answer after folding case, diacritics, hyphens and the name spellings "
-                     f"in rag/evaluation/names.tsv (answerable questions; an abstention counts as a miss). "
-                     f"*F1*: SQuAD token F1 of the answer's first sentence. *Citation P*: cited articles that "
-                     f"are gold sources (answered questions); *citation R*: a gold source cited (all of them "
-                     f"for multi-article questions). *Language match*: the answer's own words (quotes "
-                     f"removed) are in the question's language. Abstention P/R: abstaining is the positive "
-                     f"class.\n")
-        lines.append(answer_table(ans["runs"]))
-        # Only where it is below 100 (questions in another language than the articles').
-        for dataset, c in sorted(ans.get("ceilings", {}).items()):
-            if (c["f1"] or 0) >= 0.9995:
-                continue
-            lines.append(f"\n*Ceiling, {dataset}*: the German gold answer span itself, shaped as the reader "
-                         f"shapes short answers for this language, scores contains {pct(c['contains'])}, "
-                         f"F1 {pct(c['f1'])} against these questions' gold answers (n = {c['n']}): about the "
-                         f"most a reader quoting German articles can reach without translation.")
-        if any(run["mode"] == "llm" for run in ans["runs"]):
-            lines.append("\n*LLM answer kept*: share of answers in LLM mode that are the model's own; the rest "
-                         "failed a check (citations, language, time) and were replaced by the extractive answer.")
-        for run in ans["runs"]:
-            if run["mode"] == "llm":
-                lines.append(f"\n{run['dataset']}, llm: "
-                             + fallbacks(ans["records"][f"{run['dataset']}/{run['mode']}"]))
-        for run in ans["runs"]:
-            if run["dataset"].startswith("gold"):
-                lines += ["", f"### {run['dataset']}, {run['mode']}: by language", "",
-                          breakdown_table(run, "by_lang"), "", f"### {run['dataset']}, {run['mode']}: by kind of question", "",
-                          breakdown_table(run, "by_category"), "", f"### {run['dataset']}, {run['mode']}: failures", "",
-                          failures(ans["records"][f"{run['dataset']}/{run['mode']}"])]
-        lines.append("")
-
+    if results.get("retrieval"):
+        lines += retrieval_section(results["retrieval"], out) + [""]
+    if results.get("answers"):
+        lines += answers_section(results["answers"]) + [""]
     if results.get("claims"):
         from .claims_eval import report_lines
 
         lines += report_lines(results["claims"])
-
     b = results.get("bench")
     if b:
         lines += ["## 3. Speed and memory", ""]
         lines += bench_section(b, out)
         lines.append("")
-
     if results.get("settings"):
-        lines += ["## Settings", "", "Library settings in effect (`rag/settings.py`, `RAG_*` overrides):", "",
-                  "```json", json.dumps(results["settings"], indent=1, ensure_ascii=False), "```", ""]
-        env = next((m["environment"] for _, m in metas), None)
-        if env:
-            lines += ["Environment:", "", "```json", json.dumps(env, indent=1), "```", ""]
+        lines += settings_section(results["settings"], metas)
     return "\n".join(lines)
+
+
+def retrieval_section(ret: dict, out: Path) -> list[str]:
+    lines = ["## 1. Retrieval on XQuAD", ""]
+    q = ret["questions"]
+    lines.append(f"Corpus: the 240 German XQuAD paragraphs, one file each (title line + paragraph). "
+                 f"Questions: {q.get('de', 0)} German (de→de) and {q.get('en', 0)} English (en→de, same "
+                 f"ids){' — a fixed subset' if ret.get('question_ids') != 'all' else ''}. "
+                 f"Every retriever returns k={ret['k']} passages; passages are mapped to their paragraph "
+                 f"and a paragraph counts once, at its best rank. Latency is per question and includes "
+                 f"embedding the question.")
+    losses = ret.get("cleaning_losses", [])
+    lines.append("\nCleaning check: " + ("no XQuAD paragraph loses text to the boilerplate rules."
+                                         if not losses else f"{len(losses)} paragraph(s) lose text: "
+                                         + ", ".join(f"{x['doc']} ({x['chars_lost']} chars)" for x in losses)))
+    lines.append("\n**Acceptance comparisons** (this project's hybrid retrieval):\n")
+    lines += verdicts(ret["runs"])
+    for corpus, info in ret["corpora"].items():
+        lines += corpus_section(ret, corpus, info, out)
+    return lines
+
+
+def corpus_section(ret: dict, corpus: str, info: dict, out: Path) -> list[str]:
+    lines = ["", f"### Corpus: {corpus} ({info['documents']:,} documents, {info['chunks']:,} chunks)", ""]
+    if info.get("failed"):
+        lines.append(f"Not ingested: {len(info['failed'])} file(s): " + "; ".join(info["failed"][:5]) + "\n")
+    if corpus == "xquad-in-articles":
+        lines.append("Each paragraph, under its title line, is appended to the end of a different "
+                     "10kGNAD article (the first 240 in file order), so the answer sits deep inside a long "
+                     "news article, after a median of "
+                     f"{info.get('median_chars_before_paragraph', 0):,} characters of unrelated text. "
+                     "Neutral file names, as with the distractors.\n")
+    elif corpus != "xquad":
+        lines.append("The paragraphs and the distractor articles sit in one folder under neutral file "
+                     "names: llama-index embeds each file's path with its text, and names such as "
+                     "`xquad-de/03-02.txt` next to `10kgnad/gnad-0001.txt` would tell it which documents "
+                     "are paragraphs (see docs/eval.md).\n")
+    if ret.get("questions_" + corpus):
+        nq = ret["questions_" + corpus]
+        lines.append(f"Questions: a fixed subset of {nq.get('de', 0)} German and {nq.get('en', 0)} English "
+                     f"questions.\n")
+    lines.append(retrieval_table(ret["runs"], corpus))
+    if "peer" in info:
+        p = info["peer"]
+        lines.append(f"\nPeer: `SimpleDirectoryReader` → `VectorStoreIndex.from_documents` with llama-index's "
+                     f"default {p['splitter']} (chunk_size {p['chunk_size']} tokens, overlap "
+                     f"{p['chunk_overlap']}) → {p['nodes']:,} nodes; `as_retriever()` default "
+                     f"similarity_top_k={p['default_similarity_top_k']}, so its R@5 and beyond are not "
+                     f"defined; the k=10 row is `as_retriever(similarity_top_k=10)`. Same model "
+                     f"(`HuggingFaceEmbedding`, e5 prompts set, max_seq_length {p['max_seq_length']}); "
+                     f"index built in {p['build_s']} s.")
+        if "nodes_truncated" in p:
+            lines.append(f"{p['nodes_truncated']:,} of its {p['nodes']:,} nodes are longer than the model's "
+                         f"{p['max_seq_length']}-token window (the splitter counts tiktoken tokens, the model "
+                         f"its own), so {pct(p['chars_not_embedded'])} % of the peer's text is cut off "
+                         f"before embedding and cannot be found.")
+    runs = [r for r in ret["runs"] if r["corpus"] == corpus]
+    name = f"recall_at_k_{corpus.replace('+', '_')}.png"
+    plot_recall(runs, corpus, out / name)
+    lines.append(f"\n![recall@k, {corpus}]({name})")
+    return lines
+
+
+def answers_section(ans: dict) -> list[str]:
+    lines = ["## 2. Answers", ""]
+    lines.append(f"Gold set `{ans['gold_file']}` over `{ans['articles']}`; XQuAD answer spans of the "
+                 f"test articles only, on a store without the held-out test paragraphs (questions about "
+                 f"those are the unanswerable rows; docs/eval.md, \"Dev and test\"). Modes: "
+                 f"{', '.join(ans['modes'])} (extractive = the learned reader, baseline = the hand-tuned "
+                 f"one it replaced). *contains gold*: the answer "
+                 f"contains a gold answer after folding case, diacritics, hyphens and the name spellings "
+                 f"in rag/evaluation/names.tsv (answerable questions; an abstention counts as a miss). "
+                 f"*F1*: SQuAD token F1 of the answer's first sentence. *Citation P*: cited articles that "
+                 f"are gold sources (answered questions); *citation R*: a gold source cited (all of them "
+                 f"for multi-article questions). *Language match*: the answer's own words (quotes "
+                 f"removed) are in the question's language. Abstention P/R: abstaining is the positive "
+                 f"class.\n")
+    lines.append(answer_table(ans["runs"]))
+    # Only where it is below 100 (questions in another language than the articles').
+    for dataset, c in sorted(ans.get("ceilings", {}).items()):
+        if (c["f1"] or 0) >= 0.9995:
+            continue
+        lines.append(f"\n*Ceiling, {dataset}*: the German gold answer span itself, shaped as the reader "
+                     f"shapes short answers for this language, scores contains {pct(c['contains'])}, "
+                     f"F1 {pct(c['f1'])} against these questions' gold answers (n = {c['n']}): about the "
+                     f"most a reader quoting German articles can reach without translation.")
+    if any(run["mode"] == "llm" for run in ans["runs"]):
+        lines.append("\n*LLM answer kept*: share of answers in LLM mode that are the model's own; the rest "
+                     "failed a check (citations, language, time) and were replaced by the extractive answer.")
+    for run in ans["runs"]:
+        if run["mode"] == "llm":
+            lines.append(f"\n{run['dataset']}, llm: "
+                         + fallbacks(ans["records"][f"{run['dataset']}/{run['mode']}"]))
+    for run in ans["runs"]:
+        if run["dataset"].startswith("gold"):
+            lines += ["", f"### {run['dataset']}, {run['mode']}: by language", "",
+                      breakdown_table(run, "by_lang"), "", f"### {run['dataset']}, {run['mode']}: by kind of question", "",
+                      breakdown_table(run, "by_category"), "", f"### {run['dataset']}, {run['mode']}: failures", "",
+                      failures(ans["records"][f"{run['dataset']}/{run['mode']}"])]
+    return lines
+
+
+def settings_section(settings: dict, metas: list) -> list[str]:
+    lines = ["## Settings", "", "Library settings in effect (`rag/settings.py`, `RAG_*` overrides):", "",
+              "```json", json.dumps(settings, indent=1, ensure_ascii=False), "```", ""]
+    env = next((m["environment"] for _, m in metas), None)
+    if env:
+        lines += ["Environment:", "", "```json", json.dumps(env, indent=1), "```", ""]
+    return lines
 
 
 def write(out: Path, results: dict) -> Path:
