@@ -202,6 +202,13 @@ def background(claim_vec: np.ndarray, evidence_vec: np.ndarray, others: list[Pas
     return out
 
 
+def vetoed(rows: np.ndarray) -> np.ndarray:
+    """Per feature row (FEATURES order): a number or month of the claim is missing from its
+    evidence. Those tokens are exact, so such a claim is unsupported whatever a model says."""
+    rows = np.atleast_2d(rows)
+    return (rows[:, FEATURES.index("numbers_missing")] > 0) | (rows[:, FEATURES.index("months_missing")] > 0)
+
+
 @dataclass(frozen=True)
 class Scored:
     """One claim against one passage: the evidence window and the feature row."""

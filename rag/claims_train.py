@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .boosted_trees import from_sklearn
-from .claim_features import FEATURES
+from .claim_features import FEATURES, vetoed
 from .verification import MODEL_DIR, MODEL_FEATURES
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,6 @@ def _gbm():
 
     return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.06, max_leaf_nodes=15,
                                           min_samples_leaf=30, l2_regularization=1.0, random_state=0)
-
-
-def vetoed(rows: np.ndarray) -> np.ndarray:
-    """Claims with a number or month the evidence lacks: unsupported whatever the model says."""
-    f = FEATURES.index
-    return (rows[:, f("numbers_missing")] > 0) | (rows[:, f("months_missing")] > 0)
 
 
 def rates(ok: np.ndarray, kinds: np.ndarray, langs: np.ndarray) -> dict:

@@ -34,6 +34,7 @@ from .results import Citation, Passage
 from .text import word_overlap
 
 MODEL_DIR = Path(__file__).parent / "data" / "reader"
+LANGUAGE_GROUPS = ("same_language", "cross_language")
 ANSWERABLE_FEATURES = (["sentence_p", "sentence_p2", "span_p", "span_margin", "best_dense", "best_cos",
                         "overlap_stem", "overlap_fold", "cross_language", "n_sentences", "kind_in_sentence",
                         "head_raw"]
@@ -45,7 +46,10 @@ class ReaderModels:
     sentence: TreeEnsemble
     span: TreeEnsemble
     answerable: TreeEnsemble
-    answerable_threshold: float
+    # Abstain below this answerability, by whether the question's language is the articles'
+    # ("same_language") or not ("cross_language"): English questions score lower on answerable
+    # and unanswerable questions alike, so train-reader chooses each on its own dev questions.
+    answerable_threshold: dict[str, float]
     span_threshold: float
     second_quote_ratio: float
     head: span_head.SpanHead
@@ -64,10 +68,21 @@ def load(folder: Path = MODEL_DIR) -> ReaderModels:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
             _models[key] = ReaderModels(
                 TreeEnsemble.load(folder / "sentence.npz"), TreeEnsemble.load(folder / "span.npz"),
-                TreeEnsemble.load(folder / "answerable.npz"), float(meta["answerable_threshold"]),
+                TreeEnsemble.load(folder / "answerable.npz"), _thresholds(meta["answerable_threshold"]),
                 float(meta["span_threshold"]), float(meta.get("second_quote_ratio", 0.5)),
                 span_head.SpanHead.load(folder / "span_head.npz"), frozenset(meta.get("kind_rule", langs.FACTOID)))
         return _models[key]
+
+
+def _thresholds(value) -> dict[str, float]:
+    # One number (models trained before the split) stands for both groups.
+    if isinstance(value, dict):
+        return {k: float(value[k]) for k in LANGUAGE_GROUPS}
+    return {k: float(value) for k in LANGUAGE_GROUPS}
+
+
+def language_group(q_lang: str, corpus_language: str) -> str:
+    return "same_language" if q_lang == corpus_language else "cross_language"
 
 
 _encoder_lock = threading.Lock()
@@ -119,6 +134,7 @@ class Reading:
     span_p: np.ndarray
     answerable_x: np.ndarray
     answerable_p: float = 1.0
+    group: str = "same_language"     # language_group of the question
 
 
 _COL = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
@@ -151,7 +167,7 @@ def read(models: ReaderModels, question: str, q_lang: str, passages: list[Passag
     span_features(f, sentence_p, f.kind, head_scorer(models.head, token_states))
     span_p = models.span.proba(f.span_x) if len(f.spans) else np.zeros(0)
     row = answerable_row(f, sentence_p, span_p)
-    reading = Reading(f, sentence_p, span_p, row)
+    reading = Reading(f, sentence_p, span_p, row, group=language_group(q_lang, corpus_language))
     if len(sentence_p):
         reading.answerable_p = float(models.answerable.proba(row[None, :])[0])
     else:
@@ -174,7 +190,7 @@ def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray,
         return ph["abstain"], [], True
     r = read(models, question, q_lang or lang, passages, q_vec, embed_sentences, token_states,
              corpus_language, kind)
-    if not len(r.sentence_p) or r.answerable_p < models.answerable_threshold:
+    if not len(r.sentence_p) or r.answerable_p < models.answerable_threshold[r.group]:
         return _abstain(r, lang)
     short, chosen = _choose(r, models)
     if not chosen:

@@ -26,13 +26,15 @@ import numpy as np
 
 from . import lang as langs, span_head
 from .boosted_trees import from_lightgbm, from_sklearn
-from .reader import ANSWERABLE_FEATURES, MODEL_DIR, Reading, best_of_kind, answerable_row, head_scorer
+from .reader import (ANSWERABLE_FEATURES, LANGUAGE_GROUPS, MODEL_DIR, Reading, answerable_row,
+                     best_of_kind, head_scorer, language_group)
 from .reader_features import SENTENCE_FEATURES, SPAN_FEATURES, Features, featurize, span_features
 from .settings import PROJECT_ROOT
 from .text import split_sentences
 
 log = logging.getLogger(__name__)
 SPAN_POSITIVE_F1 = 0.5
+CORPUS_LANGUAGE = "de"      # the dev store holds XQuAD's German paragraphs
 
 
 @dataclass
@@ -281,7 +283,7 @@ def train(examples: list[Example], model_path: str, cache: Path) -> dict:
         if len(idx):
             oof_answerable[idx] = model.proba(np.concatenate([rows(examples[i]) for i in idx]))
     answerable = _fit([rows(e) for e in examples], [np.array([e.answerable]) for e in examples])
-    threshold, abst = choose_abstention_threshold(examples, oof_answerable)
+    threshold, abst = choose_abstention_thresholds(examples, oof_answerable)
     span_threshold = choose_span_threshold(examples)
     kind_rule = choose_rule_kinds(examples)
     f1 = short_answer_f1(examples, set(kind_rule))
@@ -292,22 +294,37 @@ def train(examples: list[Example], model_path: str, cache: Path) -> dict:
             "kind_rule": kind_rule, "oof_short_answer_f1": f1}
 
 
-def choose_abstention_threshold(examples: list[Example], p: np.ndarray, max_false: float = 0.05) -> tuple[float, dict]:
+def choose_abstention_thresholds(examples: list[Example], p: np.ndarray) -> tuple[dict[str, float], dict]:
+    """A threshold per language group (reader.LANGUAGE_GROUPS: questions in the articles'
+    language or not), each chosen on its own questions, and the out-of-fold abstention figures
+    of both together (and per group)."""
+    group = np.array([language_group(e.lang, CORPUS_LANGUAGE) for e in examples])
+    answerable = np.array([e.answerable for e in examples])
+    thresholds, stats = {}, {}
+    for g in LANGUAGE_GROUPS:
+        m = group == g
+        thresholds[g] = choose_abstention_threshold(answerable[m], p[m]) if m.any() else 0.0
+        stats[g] = abstention_stats(answerable[m], p[m] < thresholds[g])
+    cut = np.array([thresholds[g] for g in group])
+    return thresholds, dict(abstention_stats(answerable, p < cut), **stats)
+
+
+def abstention_stats(answerable: np.ndarray, abstain: np.ndarray) -> dict:
+    tp = int((abstain & ~answerable).sum())
+    return {"precision": tp / max(1, int(abstain.sum())), "recall": tp / max(1, int((~answerable).sum())),
+            "false_abstention": float(abstain[answerable].mean()) if answerable.any() else 0.0}
+
+
+def choose_abstention_threshold(answerable: np.ndarray, p: np.ndarray, max_false: float = 0.05) -> float:
     """The threshold with the best balance of abstention precision and recall (F1) among those
     that decline at most `max_false` of the answerable questions."""
-    answerable = np.array([e.answerable for e in examples])
-    best, best_t, best_stats = -1.0, 0.0, {}
+    best, best_t = -1.0, 0.0
     for t in np.unique(np.round(p, 4)):
-        abstain = p < t
-        tp = int((abstain & ~answerable).sum())
-        prec = tp / max(1, int(abstain.sum()))
-        rec = tp / max(1, int((~answerable).sum()))
-        false = float(abstain[answerable].mean())
-        f1 = 2 * prec * rec / max(1e-9, prec + rec)
-        if false <= max_false and f1 > best:
+        s = abstention_stats(answerable, p < t)
+        f1 = 2 * s["precision"] * s["recall"] / max(1e-9, s["precision"] + s["recall"])
+        if s["false_abstention"] <= max_false and f1 > best:
             best, best_t = f1, float(t)
-            best_stats = {"precision": prec, "recall": rec, "false_abstention": false}
-    return best_t, best_stats
+    return best_t
 
 
 def choose_span_threshold(examples: list[Example]) -> float:
@@ -389,6 +406,6 @@ def main(argv: list[str] | None = None) -> int:
             "lightgbm": lightgbm.__version__,
             "embedding_model": embedder.name}
     save(result, args.out, meta)
-    log.info("saved to %s; abstention threshold %.3f, span threshold %.3f, out-of-fold %s", args.out,
+    log.info("saved to %s; abstention thresholds %s, span threshold %.3f, out-of-fold %s", args.out,
              result["answerable_threshold"], result["span_threshold"], result["oof"])
     return 0

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import claim_features as cf
+from . import claim_features as cf, lang as langs
 from .boosted_trees import TreeEnsemble
 from .citations import Span
 from .lexical import function_words
@@ -53,7 +53,7 @@ _NUMBER_WORDS = {
     "neun": "9", "zehn": "10", "elf": "11", "zwölf": "12", "zwanzig": "20", "hundert": "100",
     "tausend": "1000", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
     "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20",
-    "hundred": "100", "thousand": "1000", "zweiten": "2", "dritten": "3", "second": "2", "third": "3",
+    "hundred": "100", "thousand": "1000",
 }
 # German/English transliteration, applied to both sides before names are compared.
 _FOLD = [("tsch", "ch"), ("sch", "sh"), ("dsh", "j"), ("ph", "f"), ("th", "t"), ("ck", "k"),
@@ -73,6 +73,24 @@ def canonical_number(raw: str) -> str:
 
 def numbers(text: str) -> set[str]:
     return {canonical_number(m.group(0)) for m in _NUMBER.finditer(text)}
+
+
+# A decade by its last two digits ("die 90er Jahre", "the '90s"): the evidence states the
+# "1990s" of a claim (its number 1990), whichever century is meant.
+_DECADE = re.compile(r"(?<![\w.,])['’]?([1-9]0)(?:er|s)\b")
+
+
+def evidence_numbers(text: str) -> set[str]:
+    """The numbers a text states, also in words (zwei, vierten, third) and as decades: what
+    a claim's numbers are looked up in. Claims are read by `numbers` only (a claim's "two" is
+    too often "both" or "a pair" to be checked)."""
+    words = {w.lower() for w in _WORD.findall(text)}
+    ordinals = langs.ordinal_words()
+    out = numbers(text) | {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
+    out |= {str(ordinals[w]) for w in words if w in ordinals}
+    for m in _DECADE.finditer(text):
+        out |= {str(1900 + int(m.group(1))), str(2000 + int(m.group(1)))}
+    return out
 
 
 def months(text: str) -> set[int]:
@@ -190,8 +208,7 @@ def agreement(claim: str, evidence: str, checkable: Callable[[str], bool] | None
     """Which of the claim's numbers, months and names the evidence lacks. `checkable(name)` says
     which names to check; for a claim in another language than its source only names the
     source language also uses are (a translated "United Kingdom" cannot be found in German)."""
-    ev_numbers = numbers(evidence) | {_NUMBER_WORDS[w.lower()] for w in _WORD.findall(evidence)
-                                      if w.lower() in _NUMBER_WORDS}
+    ev_numbers = evidence_numbers(evidence)
     missing = [n for n in sorted(numbers(claim)) if n not in ev_numbers]
     ev_months = evidence_months(evidence)
     missing += [f"month {m}" for m in sorted(months(claim)) if m not in ev_months]
@@ -318,8 +335,7 @@ class Verifier:
             agree = agreement(claim, span.quote, checkable) if self.check_tokens else Agreement(())
             threshold = self.min_similarity_cross if self.cross_language else self.min_similarity
             return Evidence(span, sim, agree, sim >= threshold and agree.ok)
-        t = scored.tokens
-        veto = bool(t.numbers_missing or t.months_missing)
+        veto = bool(cf.vetoed(scored.row)[0])
         p = self.model.probability(scored.row)
         agree = agreement(claim, span.quote, checkable)
         return Evidence(span, sim, agree, p >= self.model.threshold and not veto, p, veto)

@@ -49,6 +49,17 @@ def test_months_as_the_first_part_of_a_compound():
     assert agreement("In March 1974", "in der letzten Februarwoche 1974").missing == ("month 3",)
 
 
+def test_decades_and_ordinal_words_state_numbers():
+    """Failed before: "the 1990s" was not found in "den 90er Jahren", nor "4th" in "vierten", so
+    true translations were vetoed as a missing number."""
+    assert agreement("Interest has grown since the 1990s.", "Seit den 90er Jahren wächst das Interesse.").ok
+    assert agreement("They now play in the 4th league.", "Sie spielen nun in der vierten Liga.").ok
+    assert agreement("They won the 3rd title.", "Sie gewannen den dritten Titel.").ok
+    # Another decade or rank is still missing.
+    assert agreement("Interest has grown since the 1980s.", "Seit den 90er Jahren wächst das Interesse.").missing == ("1980",)
+    assert agreement("They now play in the 5th league.", "Sie spielen nun in der vierten Liga.").missing == ("5",)
+
+
 def test_possessive_names_are_compared_without_the_s():
     """Failed before: "NBC's" was looked for as written."""
     assert agreement("The show moved to NBC's studios", "Die Show zog in die Studios von NBC.").ok

@@ -20,7 +20,8 @@ def test_committed_models_load_and_say_how_they_were_made():
     meta = json.loads((reader.MODEL_DIR / "meta.json").read_text(encoding="utf-8"))
     assert meta["command"].startswith("python -m rag train-reader")
     assert "dev" in meta["data"]
-    assert 0.0 < models.answerable_threshold < 1.0
+    assert set(models.answerable_threshold) == set(reader.LANGUAGE_GROUPS)
+    assert all(0.0 < t < 1.0 for t in models.answerable_threshold.values())
     size = sum(p.stat().st_size for p in reader.MODEL_DIR.iterdir())
     assert size < 5_000_000
 
@@ -93,6 +94,45 @@ def test_off_topic_question_abstains_and_names_the_closest(seeded):
     assert a.abstained and a.citations == []
     assert a.text.startswith("The articles I have don't say.")
     assert a.passages
+
+
+def test_abstention_threshold_follows_the_question_language(seeded, monkeypatch):
+    """English questions against German articles are held to the cross-language threshold,
+    German ones to the same-language one."""
+    monkeypatch.setattr(reader.load(), "answerable_threshold",
+                        {"same_language": 0.0, "cross_language": 1.01})
+    assert not seeded.ask("Wer ist der Sprecher des Kremls?").abstained
+    assert seeded.ask("Who is the Kremlin spokesman?").abstained
+    monkeypatch.setattr(reader.load(), "answerable_threshold",
+                        {"same_language": 1.01, "cross_language": 0.0})
+    assert seeded.ask("Wer ist der Sprecher des Kremls?").abstained
+    assert not seeded.ask("Who is the Kremlin spokesman?").abstained
+
+
+def test_abstention_thresholds_are_chosen_per_language_group():
+    """train-reader's choice: English questions (cross-language) score lower, answerable or not;
+    each group gets its own threshold, both within 5 % false abstentions."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from rag import reader_train
+
+    def group(lang, answerable, unanswerable):
+        return ([SimpleNamespace(lang=lang, answerable=True)] * 100, answerable,
+                [SimpleNamespace(lang=lang, answerable=False)] * 100, unanswerable)
+
+    parts = (group("de", np.linspace(0.5, 1.0, 100), np.linspace(0.0, 0.55, 100))
+             + group("en", np.linspace(0.2, 0.7, 100), np.linspace(0.0, 0.25, 100)))
+    examples = [e for k in (0, 2, 4, 6) for e in parts[k]]
+    p = np.concatenate([parts[k] for k in (1, 3, 5, 7)])
+    thresholds, stats = reader_train.choose_abstention_thresholds(examples, p)
+    assert thresholds["cross_language"] < 0.3 < 0.45 < thresholds["same_language"]
+    for g in reader.LANGUAGE_GROUPS:
+        assert stats[g]["false_abstention"] <= 0.05 and stats[g]["recall"] > 0.8
+    # One threshold for both would decline a third of the English questions or miss most of the
+    # German unanswerable ones.
+    assert stats["false_abstention"] <= 0.05 and stats["recall"] > 0.8
 
 
 def test_baseline_reader_still_selectable(make_assistant):

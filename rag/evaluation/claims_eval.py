@@ -241,7 +241,7 @@ def rates(items: list[Item], scored: list[Scored], split: str, thresholds: dict[
 def decide(scored: list[Scored], model=None) -> None:
     """The learned check's verdict on every item, with the committed model (rag/data/claims):
     the model's probability reaches its threshold and no number or month is missing."""
-    from ..claim_features import FEATURES
+    from ..claim_features import FEATURES, vetoed
     from ..verification import load_model
 
     model = model or load_model()
@@ -249,8 +249,7 @@ def decide(scored: list[Scored], model=None) -> None:
         return
     rows = np.stack([s.row for s in scored])
     p = model.trees.proba(rows[:, [FEATURES.index(f) for f in model.features]])
-    veto = (rows[:, FEATURES.index("numbers_missing")] > 0) | (rows[:, FEATURES.index("months_missing")] > 0)
-    for s, pi, v in zip(scored, p, veto):
+    for s, pi, v in zip(scored, p, vetoed(rows)):
         s.p, s.learned_ok = float(pi), bool(pi >= model.threshold and not v)
 
 

@@ -70,3 +70,13 @@ def weekday_number(word: str) -> int | None:
         if n is not None:
             return n
     return None
+
+
+@lru_cache(maxsize=None)
+def ordinal_words() -> dict[str, int]:
+    """Every supported language's ordinal words with their numbers (vierten: 4, fourth: 4)."""
+    out = {}
+    for code in SUPPORTED:
+        r = rules(code)
+        out.update({stem + end: n for stem, n in r.ORDINAL_STEMS.items() for end in r.ORDINAL_ENDINGS})
+    return out

@@ -42,6 +42,12 @@ NUMBER_WORDS = {"null": 0, "ein": 1, "eine": 1, "einen": 1, "eins": 1, "zwei": 2
                 "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "elf": 11,
                 "zwölf": 12, "zwanzig": 20, "dreißig": 30, "vierzig": 40, "fünfzig": 50, "hundert": 100,
                 "tausend": 1000, "dutzend": 12, "beiden": 2, "beide": 2, "hälfte": 0.5}
+# Ordinal words (any ending: vierte, vierten, vierter ...) and their numbers: "in der vierten
+# Liga" states the "4th league" of an English claim.
+ORDINAL_STEMS = {"erst": 1, "zweit": 2, "dritt": 3, "viert": 4, "fünft": 5, "sechst": 6, "siebt": 7,
+                 "siebent": 7, "acht": 8, "neunt": 9, "zehnt": 10, "elft": 11, "zwölft": 12,
+                 "zwanzigst": 20, "hundertst": 100}
+ORDINAL_ENDINGS = ("e", "en", "er", "es", "em")
 SCALES = {"millionen": "million", "million": "million", "mio": "million", "mio.": "million",
           "milliarden": "billion", "milliarde": "billion", "mrd": "billion", "mrd.": "billion",
           "billionen": "trillion", "tausend": "thousand", "hundert": "hundred"}

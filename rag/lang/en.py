@@ -38,6 +38,10 @@ TIME_WORDS = {"today", "yesterday", "tomorrow", "century", "decade", "year", "ye
 NUMBER_WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
                 "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "hundred": 100,
                 "thousand": 1000, "dozen": 12, "both": 2, "half": 0.5}
+ORDINAL_STEMS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+                 "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "twentieth": 20,
+                 "hundredth": 100}
+ORDINAL_ENDINGS = ("",)
 SCALES = {"million": "million", "millions": "million", "billion": "billion", "billions": "billion",
           "thousand": "thousand", "hundred": "hundred"}
 UNITS = {}
