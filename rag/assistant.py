@@ -363,10 +363,12 @@ class Assistant:
         with self._span_lock:
             if self._span_model_path is None:
                 self._span_model_path = span_model_path(self.settings)
-            return reader.span_encoder(self._span_model_path)
+            # On the embedding backend's engine (converted once on a fresh machine: seconds).
+            return reader.span_encoder(self._span_model_path, settings=self.settings,
+                                       progress=lambda m: log.info("%s", m))
 
     def warm_up(self) -> None:
-        """Start loading the learned reader's encoder (torch and a second e5: seconds) in the
+        """Start loading the learned reader's encoder (a second e5, with the span head's updates) in the
         background, so that it overlaps embedding the question and searching; the first answer
         waits only for what is left. Called by `stream` and by the app at start."""
         if self.settings.reader != "learned" or self._reader_loader is not None:

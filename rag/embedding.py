@@ -155,10 +155,7 @@ class _ExportedRunner:
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(int(meta["max_seq_length"]))
         self.pad_id = int(meta["pad_token_id"])
-        if choice.backend == "openvino":
-            self._infer = _openvino_infer(export_dir, choice.precision)
-        else:
-            self._infer = _onnx_infer(export_dir)
+        self._infer = exported_infer(export_dir, choice)
 
     def encode(self, texts: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
         ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
@@ -191,6 +188,13 @@ def _mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     summed = (hidden.astype(np.float32) * m).sum(axis=1)
     pooled = summed / np.clip(m.sum(axis=1), 1e-9, None)
     return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+
+def exported_infer(export_dir: Path, choice: BackendChoice):
+    """(input ids, mask) -> last hidden state (float32) of a converted model (model_export)."""
+    if choice.backend == "openvino":
+        return _openvino_infer(export_dir, choice.precision)
+    return _onnx_infer(export_dir)
 
 
 def _openvino_infer(export_dir: Path, precision: str):

@@ -33,10 +33,13 @@ ONNX_OPSET = 17
 log = logging.getLogger(__name__)
 
 
-def export_dir(source: str, settings: Settings, backend: str) -> Path:
-    """Where the converted copy of `source` (a local model dir or a model name) lives."""
+def export_dir(source: str, settings: Settings, backend: str, adapters: Path | None = None) -> Path:
+    """Where the converted copy of `source` (a local model dir or a model name) lives; with
+    `adapters` (a span head file, rag/span_head.py), the copy with its updates merged in."""
     p = Path(source)
     base = p.name if p.is_dir() else re.sub(r"[^A-Za-z0-9._-]+", "_", source).strip("_")
+    if adapters is not None:
+        base += f"-{Path(adapters).stem}"
     return Path(settings.model_cache) / f"{base}-{backend}"
 
 
@@ -44,7 +47,7 @@ def read_meta(target: Path) -> dict:
     return json.loads((Path(target) / META_NAME).read_text(encoding="utf-8"))
 
 
-def is_current(target: Path, source: str, backend: str) -> bool:
+def is_current(target: Path, source: str, backend: str, adapters: Path | None = None) -> bool:
     """True if target holds a finished conversion of this very source for this engine version."""
     try:
         meta = read_meta(target)
@@ -52,49 +55,53 @@ def is_current(target: Path, source: str, backend: str) -> bool:
         return False
     model_file = OPENVINO_FILE if backend == "openvino" else ONNX_FILE
     return (meta.get("format_version") == FORMAT_VERSION and meta.get("backend") == backend
-            and meta.get("source_fingerprint") == _fingerprint(source)
+            and meta.get("source_fingerprint") == _fingerprint(source, adapters)
             and meta.get("engine_version") == _engine_version(backend)
             and (Path(target) / model_file).is_file() and (Path(target) / "tokenizer.json").is_file())
 
 
-def ensure(source: str, settings: Settings, backend: str, progress: Callable[[str], None] | None = None) -> Path:
-    """The converted model's directory, converting first if needed."""
-    target = export_dir(source, settings, backend)
-    if is_current(target, source, backend):
+def ensure(source: str, settings: Settings, backend: str, progress: Callable[[str], None] | None = None,
+           adapters: Path | None = None) -> Path:
+    """The converted model's directory, converting first if needed. `adapters`: a span head
+    file whose low-rank updates are merged into the model before converting (the reader's
+    encoder; its output is the last hidden state, no pooling)."""
+    target = export_dir(source, settings, backend, adapters)
+    if is_current(target, source, backend, adapters):
         return target
     say = progress or (lambda _m: None)
+    what = "the embedding model" if adapters is None else "the reader's encoder"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _lock(target):
-            if is_current(target, source, backend):   # another process converted while we waited
+            if is_current(target, source, backend, adapters):   # converted while we waited
                 return target
             # Under the lock, any partial directory belongs to a conversion that was killed.
             for stale in target.parent.glob(f".{target.name}.partial-*"):
                 shutil.rmtree(stale, ignore_errors=True)
-            say(f"Converting the embedding model for {backend} (once) ...")
+            say(f"Converting {what} for {backend} (once) ...")
             started = time.monotonic()
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
             try:
-                _convert(source, backend, tmp)
+                _convert(source, backend, tmp, adapters)
                 _publish(tmp, target)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
     except OSError as e:
-        raise RagError(f"Writing the converted embedding model to '{target}' failed: {e}.") from None
+        raise RagError(f"Writing the converted {what} to '{target}' failed: {e}.") from None
     except (RagError, KeyboardInterrupt):
         raise
     except Exception as e:   # an exporter failure on an unusual model: say what to do instead
-        raise RagError(f"Converting the embedding model for {backend} failed ({type(e).__name__}: {e}); "
+        raise RagError(f"Converting {what} for {backend} failed ({type(e).__name__}: {e}); "
                        f"set RAG_EMBEDDING_BACKEND=torch to run it unconverted.") from None
-    say(f"Embedding model converted for {backend} in {time.monotonic() - started:.0f} s ({target}).")
+    say(f"Converted {what} for {backend} in {time.monotonic() - started:.0f} s ({target}).")
     return target
 
 
 # --- conversion -------------------------------------------------------------------------------
-def _convert(source: str, backend: str, out: Path) -> None:
+def _convert(source: str, backend: str, out: Path, adapters: Path | None = None) -> None:
     import torch
 
-    model, tokenizer, max_len, pad_id = _load_encoder(source)
+    model, tokenizer, max_len, pad_id = _load_encoder(source) if adapters is None else _load_adapted(source, adapters)
     # A short and a long example: the traced graph must not specialise on either length.
     example = tokenizer(["query: Wer hat gewonnen?", "passage: " + "Die Wahl in Wien. " * 20],
                         padding=True, return_tensors="pt")
@@ -104,13 +111,17 @@ def _convert(source: str, backend: str, out: Path) -> None:
         dim = int(wrapper(*inputs).shape[-1])
     _to_onnx(wrapper, inputs, out / ONNX_FILE)
     if backend == "openvino":
-        _onnx_to_openvino(out / ONNX_FILE, out / OPENVINO_FILE)
+        # The reader's copy keeps float16 weights: 0.45 GB less peak memory than float32 (`rag
+        # ask`), and its answers on the test split differ from torch's by about one question in
+        # 150 (German F1 51.9 vs 52.5; docs/eval-report/answers.md).
+        _onnx_to_openvino(out / ONNX_FILE, out / OPENVINO_FILE, compress=adapters is not None)
         (out / ONNX_FILE).unlink()
     # The exact tokenizer transformers built for sentence-transformers, as tokenizers JSON.
     tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
     meta = {"format_version": FORMAT_VERSION, "backend": backend, "source": source,
-            "source_fingerprint": _fingerprint(source), "engine_version": _engine_version(backend),
-            "dim": dim, "max_seq_length": max_len, "pad_token_id": pad_id, "pooling": "mean", "normalize": True}
+            "source_fingerprint": _fingerprint(source, adapters), "engine_version": _engine_version(backend),
+            "dim": dim, "max_seq_length": max_len, "pad_token_id": pad_id,
+            "pooling": "mean" if adapters is None else "none", "normalize": adapters is None}
     # Last: only a directory with everything above in it is accepted.
     (out / META_NAME).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     _fsync_tree(out)
@@ -136,6 +147,20 @@ def _load_encoder(source: str):
                        f"sentence-transformers model; use RAG_EMBEDDING_BACKEND=torch for it.")
     tokenizer = st.tokenizer
     return modules[0].auto_model, tokenizer, int(st.max_seq_length), int(tokenizer.pad_token_id)
+
+
+def _load_adapted(source: str, adapters: Path):
+    """e5 (transformers) with a span head's low-rank updates merged into its weights."""
+    import transformers
+    from transformers import AutoModel, AutoTokenizer
+
+    from . import span_head
+
+    transformers.utils.logging.set_verbosity_error()
+    model = AutoModel.from_pretrained(source, local_files_only=True, attn_implementation="eager")
+    span_head.merge(model, span_head.SpanHead.load(adapters))
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+    return model.eval(), tokenizer, span_head.MAX_LENGTH, int(tokenizer.pad_token_id)
 
 
 class _Encoder:
@@ -170,28 +195,31 @@ def _to_onnx(wrapper, inputs, path: Path) -> None:
                           dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes})
 
 
-def _onnx_to_openvino(onnx_path: Path, path: Path) -> None:
+def _onnx_to_openvino(onnx_path: Path, path: Path, compress: bool = False) -> None:
     # Reading the ONNX file (rather than ov.convert_model on the torch module) keeps one export
     # path for both engines and runs none of the conversion tool's telemetry.
     import openvino as ov
 
     model = ov.Core().read_model(str(onnx_path))
-    # Keep fp32 weights: the precision is chosen at compile time (bf16 hint or fp32).
-    ov.save_model(model, str(path), compress_to_fp16=False)
+    # The embedding model keeps fp32 weights: the precision is chosen at compile time (bf16 hint
+    # or fp32), and its vectors must match torch's.
+    ov.save_model(model, str(path), compress_to_fp16=compress)
 
 
 # --- cache bookkeeping ------------------------------------------------------------------------
-def _fingerprint(source: str) -> str:
-    """Changes when the source model's files do (a rebuild, another model under the same name)."""
+def _fingerprint(source: str, adapters: Path | None = None) -> str:
+    """Changes when the source model's files do (a rebuild, another model under the same name),
+    or the adapters' content."""
     p = Path(source)
+    extra = "" if adapters is None else "+" + hashlib.sha256(Path(adapters).read_bytes()).hexdigest()[:16]
     if not p.is_dir():
-        return source
+        return source + extra
     h = hashlib.sha256()
     for f in sorted(p.rglob("*")):
         if f.is_file() and not f.name.startswith("."):
             st = f.stat()
             h.update(f"{f.relative_to(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
+    return h.hexdigest()[:16] + extra
 
 
 def _engine_version(backend: str) -> str:

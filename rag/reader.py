@@ -25,12 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lang as langs, language, span_head
+from . import lang as langs, language, model_export, span_head
 from .boosted_trees import TreeEnsemble
+from .embedding import choose_backend, exported_infer
 from .reader_features import SENTENCE_FEATURES, Features, featurize, span_features, span_fits
 from .render import short_answer
 from .spans import whole_date
 from .results import Citation, Passage
+from .settings import Settings
 from .text import word_overlap
 
 MODEL_DIR = Path(__file__).parent / "data" / "reader"
@@ -86,16 +88,27 @@ def language_group(q_lang: str, corpus_language: str) -> str:
 
 
 _encoder_lock = threading.Lock()
-_encoders: dict[tuple[str, str], span_head.AdaptedEncoder] = {}
+_encoders: dict[tuple, span_head.AdaptedEncoder] = {}
 
 
-def span_encoder(model_path: str, folder: Path = MODEL_DIR) -> span_head.AdaptedEncoder:
-    """e5 with the committed span head's updates (built once per process: about 0.5 GB)."""
+def span_encoder(model_path: str, folder: Path = MODEL_DIR, settings: Settings | None = None,
+                 progress=None) -> span_head.AdaptedEncoder:
+    """e5 with the committed span head's updates, built once per process and engine. It runs on
+    the engine the embedding backend setting chooses: OpenVINO or ONNX Runtime on a copy
+    converted once into the model cache (model_export, keyed by the head file's content), torch
+    without settings or when the backend is torch."""
     models = load(folder)
-    key = (str(folder), model_path)
+    choice = choose_backend(settings) if settings is not None else None
+    backend = choice.backend if choice is not None and choice.device == "cpu" else "torch"
+    key = (str(folder), model_path, backend)
     with _encoder_lock:
         if key not in _encoders:
-            _encoders[key] = span_head.AdaptedEncoder(model_path, models.head)
+            infer = None
+            if backend != "torch":
+                converted = model_export.ensure(model_path, settings, backend, progress,
+                                                adapters=folder / "span_head.npz")
+                infer = exported_infer(converted, choice)
+            _encoders[key] = span_head.AdaptedEncoder(model_path, models.head, infer)
         return _encoders[key]
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -75,36 +76,55 @@ class SpanHead:
             return cls(z["weight"], z["bias"], adapters)
 
 
+Infer = Callable[[np.ndarray, np.ndarray], np.ndarray]   # (input ids, mask) -> last hidden state
+
+
 class AdaptedEncoder:
-    """e5 (torch, CPU) with a head's low-rank updates merged into its weights; `token_states`
-    reads texts as given (no prompt is added). Loaded once per process by rag.reader.span_encoder
-    (about 0.5 GB); forward passes under inference_mode share it safely across threads."""
+    """e5 with a head's low-rank updates merged into its weights; `token_states` reads texts as
+    given (no prompt is added). `infer` runs the merged model: by default e5 in torch (about
+    0.5 GB), or the converted copy the embedding backend runs (rag.reader.span_encoder, which
+    builds it once per process). Thread-safe: the tokenizer's settings are fixed at load and
+    both runners serve concurrent calls."""
 
-    def __init__(self, model_path: str, head: SpanHead):
-        import torch
-        from transformers import AutoModel
-
-        _quiet_transformers()
+    def __init__(self, model_path: str, head: SpanHead, infer: Infer | None = None):
         self.tokenizer = load_tokenizer(model_path)
         self.pad_id = self.tokenizer.token_to_id("<pad>") or 0
-        model = AutoModel.from_pretrained(model_path, local_files_only=True)
-        with torch.no_grad():
-            for name, (down, up) in head.adapters.items():
-                model.get_submodule(name).weight += torch.from_numpy(up.astype(np.float32) @ down.astype(np.float32))
-        self.model = model.eval()
+        self._infer = infer or torch_infer(model_path, head)
 
     def token_states(self, texts: list[str]) -> list[TokenStates]:
-        import torch
-
         if not texts:
             return []
-        # Settings fixed at load: encode_batch changes nothing shared, so threads need no lock.
         encodings = self.tokenizer.encode_batch(texts)
         ids, mask = pad_batch([e.ids for e in encodings], self.pad_id)
-        with torch.inference_mode():
-            hidden = self.model(input_ids=torch.from_numpy(ids),
-                                attention_mask=torch.from_numpy(mask)).last_hidden_state.float().numpy()
+        hidden = self._infer(ids, mask)
         return [TokenStates(list(e.offsets), hidden[k, :len(e.ids)]) for k, e in enumerate(encodings)]
+
+
+def merge(model, head: SpanHead) -> None:
+    """Add the head's low-rank updates to the weights of a transformers e5 (in place)."""
+    import torch
+
+    with torch.no_grad():
+        for name, (down, up) in head.adapters.items():
+            model.get_submodule(name).weight += torch.from_numpy(up.astype(np.float32) @ down.astype(np.float32))
+
+
+def torch_infer(model_path: str, head: SpanHead) -> Infer:
+    """The merged model in torch on the CPU (forward passes under inference_mode share it)."""
+    import torch
+    from transformers import AutoModel
+
+    _quiet_transformers()
+    model = AutoModel.from_pretrained(model_path, local_files_only=True)
+    merge(model, head)
+    model.eval()
+
+    def infer(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(input_ids=torch.from_numpy(ids),
+                         attention_mask=torch.from_numpy(mask)).last_hidden_state.float().numpy()
+
+    return infer
 
 
 def load_tokenizer(model_path: str):

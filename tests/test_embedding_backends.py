@@ -170,7 +170,7 @@ def test_outdated_or_partial_conversion_is_not_trusted(embedders, tmp_path):
 
 
 def _fake_convert(calls: list, fail: bool = False, started: threading.Event | None = None):
-    def convert(source, backend, out):
+    def convert(source, backend, out, adapters=None):
         calls.append(out)
         (out / "model.onnx").write_bytes(b"x" * 1000)
         (out / "tokenizer.json").write_text("{}")
@@ -181,7 +181,7 @@ def _fake_convert(calls: list, fail: bool = False, started: threading.Event | No
             raise OSError(28, "No space left on device")
         (out / model_export.META_NAME).write_text(json.dumps({
             "format_version": model_export.FORMAT_VERSION, "backend": backend,
-            "source_fingerprint": model_export._fingerprint(source),
+            "source_fingerprint": model_export._fingerprint(source, adapters),
             "engine_version": model_export._engine_version(backend)}))
     return convert
 

@@ -161,7 +161,7 @@ def test_warm_up_loads_the_reader_encoder_in_the_background(make_assistant):
     answer = bot.ask("Wer ist der Sprecher des Kremls?")      # may run while the load is under way
     loader.join(timeout=120)
     assert not loader.is_alive() and "Peskow" in answer.text
-    assert bot._span_encoder() is reader.span_encoder(bot._span_model_path)
+    assert bot._span_encoder() is reader.span_encoder(bot._span_model_path, settings=bot.settings)
     bot.warm_up()
     assert bot._reader_loader is loader                          # not a second load
     baseline = make_assistant(seed=False, reader="baseline")

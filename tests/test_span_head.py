@@ -112,3 +112,36 @@ def test_training_learns_the_spans(e5_path, tokenizer):
 
     assert hits(span_head.fit(examples, e5_path, epochs=20, lr=3e-3, batch_size=3)) == len(items)
     assert hits(span_head.fit(examples, e5_path, epochs=0)) < len(items) // 2
+
+
+def test_the_reader_runs_a_converted_copy_on_the_embedding_engine(e5_path, tmp_path):
+    """With the default (auto) backend the reader's encoder is the merged model converted for
+    OpenVINO, cached in the model cache under the head's content: its token states agree with
+    torch's, and a different head is not served from that copy."""
+    from rag import model_export, reader
+    from rag.embedding import choose_backend
+    from rag.settings import Settings
+
+    settings = Settings.from_env(embedding_backend="auto")
+    if choose_backend(settings).backend != "openvino":
+        pytest.fail("the requirements install OpenVINO; auto must choose it on this CPU")
+    converted = reader.span_encoder(e5_path, settings=settings)
+    assert reader.span_encoder(e5_path, settings=settings) is converted        # once per process
+    in_torch = reader.span_encoder(e5_path)
+    assert in_torch is not converted
+    texts = [span_head.joint_text("Wer ist der Sprecher des Kremls?",
+                                  "Kremlsprecher Dmitri Peskow sagte am Montag, man verfolge die Lage.")[0],
+             span_head.joint_text("When did the council meet?", "Der Rat tagte am 12. März 2024 in Graz.")[0]]
+    for a, b in zip(converted.token_states(texts), in_torch.token_states(texts)):
+        assert a.offsets == b.offsets
+        cos = (a.states * b.states).sum(1) / np.linalg.norm(a.states, axis=1) / np.linalg.norm(b.states, axis=1)
+        assert cos.min() > 0.999
+    head_file = MODEL_DIR / "span_head.npz"
+    target = model_export.export_dir(e5_path, settings, "openvino", head_file)
+    assert model_export.is_current(target, e5_path, "openvino", head_file)
+    other = tmp_path / "span_head.npz"
+    head = span_head.SpanHead.load(head_file)
+    name = next(iter(head.adapters))
+    head.adapters[name] = (head.adapters[name][0], head.adapters[name][1] * 2)
+    head.save(other)
+    assert not model_export.is_current(target, e5_path, "openvino", other)
