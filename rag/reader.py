@@ -39,7 +39,7 @@ MODEL_DIR = Path(__file__).parent / "data" / "reader"
 LANGUAGE_GROUPS = ("same_language", "cross_language")
 ANSWERABLE_FEATURES = (["sentence_p", "sentence_p2", "span_p", "span_margin", "best_dense", "best_cos",
                         "overlap_stem", "overlap_fold", "cross_language", "n_sentences", "kind_in_sentence",
-                        "head_raw"]
+                        "head_raw", "q_checkable", "q_missing_share", "q_numbers_missing"]
                        + [f"kind_{k}" for k in langs.KINDS])
 
 
@@ -166,9 +166,24 @@ def answerable_row(f: Features, sentence_p: np.ndarray, span_p: np.ndarray) -> n
            float(x[top, col["kind_in_sentence"]]),
            # The span head's raw score of the best phrase: how sure the encoder is that an
            # answer is there at all.
-           float(f.span_raw[int(np.argmax(span_p))]) if len(span_p) else -50.0]
+           float(f.span_raw[int(np.argmax(span_p))]) if len(span_p) else -50.0,
+           *question_tokens_missing(f.question, f.sentences[top].passage.text)]
     row += [float(f.kind == k) for k in langs.KINDS]
     return np.array(row, dtype=np.float32)
+
+
+def question_tokens_missing(question: str, passage: str) -> list[float]:
+    """(how many names, numbers and months the question names, the share of them the best
+    sentence's passage lacks, how many of its numbers it lacks), compared as the claim check
+    compares them (transliteration-insensitive): a near-topic passage that does not answer
+    often lacks the year or the name the question asks about."""
+    from .verification import agreement, months, names, numbers
+
+    q_numbers = numbers(question)
+    checkable = len(set(names(question))) + len(q_numbers) + len(months(question))
+    missing = agreement(question, passage).missing
+    return [float(checkable), len(missing) / checkable if checkable else -1.0,
+            float(sum(m in q_numbers for m in missing))]
 
 
 def read(models: ReaderModels, question: str, q_lang: str, passages: list[Passage], q_vec: np.ndarray,

@@ -135,6 +135,16 @@ def test_abstention_thresholds_are_chosen_per_language_group():
     assert stats["false_abstention"] <= 0.05 and stats["recall"] > 0.8
 
 
+def test_question_tokens_missing_from_the_passage():
+    """An answerability feature: the year and names a question asks about, looked up in the best
+    sentence's passage as the claim check looks them up (Lawrow = Lavrov)."""
+    passage = "Der russische Außenminister Sergej Lawrow traf am Samstag in Wŏnsan Kim Jong-un. Das war 2024."
+    assert reader.question_tokens_missing("When did Lavrov meet Kim Jong-un in 2024?", passage) == [4.0, 0.0, 0.0]
+    checkable, share, numbers = reader.question_tokens_missing("What did Lavrov say in Pyongyang in 1999?", passage)
+    assert checkable == 3.0 and share == 2 / 3 and numbers == 1.0
+    assert reader.question_tokens_missing("what happened?", passage) == [0.0, -1.0, 0.0]
+
+
 def test_baseline_reader_still_selectable(make_assistant):
     bot = make_assistant(reader="baseline")
     a = bot.ask("Wer ist der Sprecher des Kremls?")
