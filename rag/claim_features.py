@@ -209,6 +209,12 @@ def vetoed(rows: np.ndarray) -> np.ndarray:
     return (rows[:, FEATURES.index("numbers_missing")] > 0) | (rows[:, FEATURES.index("months_missing")] > 0)
 
 
+def best_window(passage: PassageWindows, sims: np.ndarray) -> int:
+    """The index of the window of at most 2 sentences most similar to the claim (`sims`: the
+    claim's similarity to every window): the evidence a claim is checked against."""
+    return int(np.argmax(np.where(passage.sizes <= 2, sims, -np.inf)))
+
+
 @dataclass(frozen=True)
 class Scored:
     """One claim against one passage: the evidence window and the feature row."""
@@ -227,8 +233,7 @@ def score(claim: str, claim_vec: np.ndarray, passage: PassageWindows, others: li
     if not len(passage.spans):
         return None
     sims = passage.vectors @ claim_vec
-    two = np.where(passage.sizes <= 2, sims, -np.inf)
-    best = int(np.argmax(two))
+    best = best_window(passage, sims)
     span = passage.spans[best]
     sim2 = float(sims[best])
     rest = background(claim_vec, passage.vectors[best], others_windows) if others_windows else []

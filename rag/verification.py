@@ -328,17 +328,26 @@ class Verifier:
         if exact is not None:
             return Evidence(exact, 1.0, Agreement(()), True, 1.0 if self.rule == "learned" else None)
         checkable = self.known_name if self.cross_language else None
+        if self.rule == "similarity":
+            return self._by_similarity(claim, pw, checkable)
         scored = cf.score(claim, self.claim_vector(claim), pw, list(others), checkable,
                           self.claim_vector, self.language)
         span, sim = scored.span, scored.similarity
-        if self.rule == "similarity":
-            agree = agreement(claim, span.quote, checkable) if self.check_tokens else Agreement(())
-            threshold = self.min_similarity_cross if self.cross_language else self.min_similarity
-            return Evidence(span, sim, agree, sim >= threshold and agree.ok)
         veto = bool(cf.vetoed(scored.row)[0])
         p = self.model.probability(scored.row)
         agree = agreement(claim, span.quote, checkable)
         return Evidence(span, sim, agree, p >= self.model.threshold and not veto, p, veto)
+
+
+    def _by_similarity(self, claim: str, pw: cf.PassageWindows, checkable) -> Evidence:
+        """The previous rule: the best window's similarity reaches the threshold and every
+        checkable token agrees (no feature row: the model's features are not needed)."""
+        sims = pw.vectors @ self.claim_vector(claim)
+        best = cf.best_window(pw, sims)
+        span, sim = pw.spans[best], float(sims[best])
+        agree = agreement(claim, span.quote, checkable) if self.check_tokens else Agreement(())
+        threshold = self.min_similarity_cross if self.cross_language else self.min_similarity
+        return Evidence(Span(span.start, span.end, span.quote, sim), sim, agree, sim >= threshold and agree.ok)
 
 
 def _verbatim(claim: str, passage: str) -> Span | None:

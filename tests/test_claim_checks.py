@@ -154,6 +154,26 @@ def test_english_claims_with_translated_words_are_kept(embedder, known, xquad):
         assert not rule.check(claim, xquad[pid].de).verified      # what the previous check did
 
 
+def test_the_similarity_rule_embeds_each_claim_once(embedder, known, xquad):
+    """Failed before: the similarity rule built the learned check's whole feature row, which
+    embeds the claim a second time without the names its window lacks."""
+    embedded: list[str] = []
+
+    def queries(texts):
+        embedded.extend(texts)
+        return embedder.queries(texts)
+
+    s = Settings()
+    rule = Verifier(queries, embedder.passages, min_similarity=s.claim_min_similarity, cross_language=True,
+                    min_similarity_cross=s.claim_min_similarity_cross, known_name=known, rule="similarity",
+                    language="en")
+    pid, claim = TRANSLATED[0]
+    e = rule.check(claim, xquad[pid].de)
+    assert embedded == [claim]
+    assert e.span.quote in xquad[pid].de and e.score == 0.0 and not e.verified   # "Supreme" is missing
+    assert rule.check(AAA, xquad["13-02"].de).verified
+
+
 def test_english_claims_that_are_wrong_are_still_caught(embedder, known, xquad):
     v = _verifier(embedder, known)
     (pid, tesla), _, (pid3, costa) = TRANSLATED

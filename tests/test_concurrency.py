@@ -187,10 +187,7 @@ def test_two_cli_writers_on_one_store_take_turns(tmp_path):
 def test_an_llm_answer_in_flight_blocks_no_other_question(seeded):
     """The LLM server holds the first answer; meanwhile an extractive answer over the same store and
     a second LLM answer both finish (real HTTP server on 127.0.0.1)."""
-    import dataclasses
-
-    from rag import Assistant
-    from scripted_llm import ScriptedLLM, obedient_model
+    from scripted_llm import ScriptedLLM, llm_bot as scripted_bot, obedient_model
 
     started, release = threading.Event(), threading.Event()
 
@@ -201,9 +198,7 @@ def test_an_llm_answer_in_flight_blocks_no_other_question(seeded):
         return obedient_model(request, index)
 
     with ScriptedLLM(responder) as server:
-        settings = dataclasses.replace(seeded.settings, llm="openai", llm_base_url=server.url,
-                                       llm_model="scripted", llm_timeout=150.0)
-        llm_bot = Assistant(settings, seeded.embedder, seeded.store)
+        llm_bot = scripted_bot(seeded, server.url, llm_timeout=150.0)
         first: list = []
         held = threading.Thread(target=lambda: first.append(llm_bot.ask(KREML)))
         held.start()

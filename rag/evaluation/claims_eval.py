@@ -198,8 +198,7 @@ def score_items(items: list[Item], paragraphs: dict[str, str], embed_queries, em
     best = {}
     for it in items:
         w = win[it.paragraph]
-        sims = np.where(w.sizes <= 2, w.vectors @ claim_vec[it.claim], -np.inf)
-        best[it] = cf.masked(it.claim, w.spans[int(np.argmax(sims))].quote)
+        best[it] = cf.masked(it.claim, w.spans[cf.best_window(w, w.vectors @ claim_vec[it.claim])].quote)
     extra = sorted({m for m in best.values() if m} - set(claim_vec))
     claim_vec.update(zip(extra, embed_queries(extra)))
     out = []
