@@ -14,9 +14,11 @@ import ipaddress
 import logging
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 # Before gradio / transformers are imported: nothing phones home, nothing downloads.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -184,36 +186,56 @@ def open_assistant():
 
 # --- the page ---------------------------------------------------------------------------------
 def build(bot):
+    """The page: its callbacks (all answering goes through `bot`), layout and event wiring."""
     import gradio as gr
 
-    import dataclasses
-    import tempfile
+    fns = dict(chat=chat_handler(bot), **api_handlers(bot), **store_handlers(bot), rate=rate_handler(bot.settings),
+               conversation_file=conversation_file)
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                              font_mono=["ui-monospace", "monospace"])   # no web-font downloads
+    with gr.Blocks(title="News Q&A · Nachrichten-Assistent", analytics_enabled=False) as demo:
+        c = layout(bot.settings)
+        wire(fns, c, bot.settings, demo)
+    return demo, theme
 
-    from rag import FileProblem, IngestReport, RagError, feedback
 
-    settings = bot.settings
+def lang_of(choice: str) -> str | None:
+    """The answer language a UI or API caller chose (None: the question's own)."""
+    from rag import RagError
 
-    def lang_of(choice: str) -> str | None:
-        if choice in ("", None, "auto", "Auto"):
-            return None
-        if choice not in ("de", "en"):
-            raise RagError(f"Unknown answer language '{choice}' (use de, en or leave it empty).")
-        return choice
+    if choice in ("", None, "auto", "Auto"):
+        return None
+    if choice not in ("de", "en"):
+        raise RagError(f"Unknown answer language '{choice}' (use de, en or leave it empty).")
+    return choice
 
-    def options(lang: str, k, outlet: str, date_from: str, date_to: str) -> dict:
-        try:
-            d_from, d_to = ui.check_date(date_from, "from"), ui.check_date(date_to, "to")
-        except ValueError as e:
-            raise RagError(str(e)) from None
-        if d_from and d_to and d_from > d_to:
-            raise RagError(f"The date range is empty: {d_from} is after {d_to}.")
-        k = int(k or 0) or None
-        if k is not None and not 1 <= k <= 50:
-            raise RagError("The number of passages must be between 1 and 50.")
-        return dict(lang=lang_of(lang), k=k, outlet=outlet or "", date_from=d_from, date_to=d_to)
 
-    def pairs(history) -> list[tuple[str, str]]:
-        return [(str(u), str(a)) for u, a in (history or [])]
+def options(lang: str, k, outlet: str, date_from: str, date_to: str) -> dict:
+    """The Assistant's keyword options from the Settings tab's fields, checked."""
+    from rag import RagError
+
+    try:
+        d_from, d_to = ui.check_date(date_from, "from"), ui.check_date(date_to, "to")
+    except ValueError as e:
+        raise RagError(str(e)) from None
+    if d_from and d_to and d_from > d_to:
+        raise RagError(f"The date range is empty: {d_from} is after {d_to}.")
+    k = int(k or 0) or None
+    if k is not None and not 1 <= k <= 50:
+        raise RagError("The number of passages must be between 1 and 50.")
+    return dict(lang=lang_of(lang), k=k, outlet=outlet or "", date_from=d_from, date_to=d_to)
+
+
+def pairs(history) -> list[tuple[str, str]]:
+    """(question, answer) turns as the Assistant takes them."""
+    return [(str(u), str(a)) for u, a in (history or [])]
+
+
+def chat_handler(bot):
+    """The chat callback: streams the answer into the last bubble, then the sources."""
+    import gradio as gr
+
+    from rag import RagError
 
     # None defaults make every option optional for gradio_client callers of /chat.
     def chat(message, messages=None, turns=None, lang=None, k=None, outlet=None, date_from=None, date_to=None):
@@ -255,6 +277,19 @@ def build(bot):
                 f"the details are in the server log.")}
             yield messages, ui.empty_sources_html(), "", turns
 
+    return chat
+
+
+def api_handlers(bot) -> dict:
+    """The API-only endpoints: ask, articles, info, feedback."""
+    import dataclasses
+
+    import gradio as gr
+
+    from rag import RagError, feedback
+
+    settings = bot.settings
+
     def ask(question: str, history: list | None = None, lang: str = "", k: int = 0, outlet: str = "",
             date_from: str = "", date_to: str = "") -> dict:
         """Answer a question; returns the Answer as a dict (answer, citations, passages, ...)."""
@@ -267,6 +302,46 @@ def build(bot):
             log.exception("ask failed")
             raise gr.Error(print_exception=False, message=f"Something went wrong while answering ({type(e).__name__}); "
                            f"the details are in the server log.") from None
+
+    def api_errors(where: str, fn):
+        try:
+            return fn()
+        except RagError as e:
+            user_mistake(where, e)
+            raise gr.Error(str(e), print_exception=False) from None
+
+    def articles() -> list[dict]:
+        """The stored articles: source, title, outlet, date, url, chunks."""
+        return api_errors("articles", bot.articles)
+
+    def info() -> dict:
+        """Answer mode, LLM, embedding model, store and its size."""
+        return api_errors("info", bot.info)
+
+    def give_feedback(rating: str, question: str, answer: dict) -> dict:
+        """Store thumbs up ("up") or down ("down") for an answer as /ask returned it."""
+        if not isinstance(answer, dict) or "answer" not in answer:
+            raise gr.Error("answer must be the dictionary /ask returned.")
+        sources = [{k: c.get(k, "") for k in ("n", "source", "title", "outlet", "date", "quote")}
+                   for c in answer.get("citations") or []]
+        try:
+            item = feedback.record(settings, feedback.FeedbackRecord(
+                rating=str(rating), question=str(question), answer=str(answer["answer"]), sources=sources,
+                mode=str(answer.get("mode", ""))))
+        except RagError as e:
+            raise gr.Error(str(e)) from None
+        return dataclasses.asdict(item)
+
+    return dict(ask=ask, articles=articles, info=info, give_feedback=give_feedback)
+
+
+def store_handlers(bot) -> dict:
+    """Adding, deleting and listing articles."""
+    import gradio as gr
+
+    from rag import FileProblem, IngestReport, RagError
+
+    settings = bot.settings
 
     def upload(paths, progress=gr.Progress()):
         paths = [str(p) for p in (paths or [])]
@@ -310,20 +385,14 @@ def build(bot):
                 gr.update(choices=[("All outlets", "")] + [(o, o) for o in ui.outlet_choices(arts)]),
                 ui.info_html(info, len(arts)), ui.status_html(info, len(arts)), None)
 
-    def api_errors(where: str, fn):
-        try:
-            return fn()
-        except RagError as e:
-            user_mistake(where, e)
-            raise gr.Error(str(e), print_exception=False) from None
+    return dict(upload=upload, delete=delete, refresh=refresh)
 
-    def articles() -> list[dict]:
-        """The stored articles: source, title, outlet, date, url, chunks."""
-        return api_errors("articles", bot.articles)
 
-    def info() -> dict:
-        """Answer mode, LLM, embedding model, store and its size."""
-        return api_errors("info", bot.info)
+def rate_handler(settings):
+    """Thumbs on a chat bubble, stored as feedback."""
+    import gradio as gr
+
+    from rag import feedback
 
     def rate(messages, like: gr.LikeData):
         """Thumbs on an answer bubble: stored with the question, answer and sources."""
@@ -341,113 +410,110 @@ def build(bot):
     # annotations` turns into a string it cannot resolve here (gradio is imported locally).
     rate.__annotations__["like"] = gr.LikeData
 
-    def give_feedback(rating: str, question: str, answer: dict) -> dict:
-        """Store thumbs up ("up") or down ("down") for an answer as /ask returned it."""
-        if not isinstance(answer, dict) or "answer" not in answer:
-            raise gr.Error("answer must be the dictionary /ask returned.")
-        sources = [{k: c.get(k, "") for k in ("n", "source", "title", "outlet", "date", "quote")}
-                   for c in answer.get("citations") or []]
-        try:
-            item = feedback.record(settings, feedback.FeedbackRecord(
-                rating=str(rating), question=str(question), answer=str(answer["answer"]), sources=sources,
-                mode=str(answer.get("mode", ""))))
-        except RagError as e:
-            raise gr.Error(str(e)) from None
-        return dataclasses.asdict(item)
+    return rate
 
-    def conversation_file(messages):
-        """The conversation as a Markdown file for the download button (None while it is empty)."""
-        text = ui.conversation_markdown(messages or [])
-        if not text:
-            return None
-        folder = Path(tempfile.mkdtemp(prefix="rag-conversation-"))
-        path = folder / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}.md"
-        path.write_text(text, encoding="utf-8")
-        return str(path)
 
-    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
-                              font_mono=["ui-monospace", "monospace"])   # no web-font downloads
-    with gr.Blocks(title="News Q&A · Nachrichten-Assistent", analytics_enabled=False) as demo:
-        gr.Markdown("## News Q&A · Fragen an die Nachrichten")
-        status = gr.HTML(elem_id="status")
-        turns = gr.State([])
-        with gr.Tabs():
-            with gr.Tab("Chat", id="chat"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3, min_width=360):
-                        # Gradio's copy buttons would copy the escaped HTML; each answer has its own
-                        # (ui.actions_html). The thumbs are Gradio's, stored by `rate`.
-                        chatbot = gr.Chatbot(
-                            elem_id="chat", height=520, latex_delimiters=[], feedback_options=("Like", "Dislike"),
-                            buttons=[], sanitize_html=True, show_label=False,
-                            placeholder="Ask about the articles in German or English. "
-                                        "Stell deine Frage auf Deutsch oder Englisch.")
-                        with gr.Row():
-                            question = gr.Textbox(show_label=False, scale=6, elem_id="question", autofocus=True,
-                                                  placeholder="Your question / Deine Frage …", max_lines=4)
-                            send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
-                            clear = gr.Button("New chat", scale=1, min_width=110, elem_id="clear")
-                        download = gr.DownloadButton("Download conversation (Markdown)", value=None, size="sm",
-                                                     elem_id="download", interactive=True)
-                        gr.Examples(EXAMPLES, inputs=question, label="Examples / Beispiele")
-                    with gr.Column(scale=2, min_width=320):
-                        sources = gr.HTML(ui.empty_sources_html(), elem_id="sources")
-            with gr.Tab("Articles", id="articles"):
-                files = gr.File(label=f"Add articles ({', '.join(UPLOAD_TYPES)}; at most "
-                                      f"{ui.format_bytes(settings.max_file_bytes)} each)",
-                                file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
-                                elem_id="upload")
-                report = gr.Textbox(label="Ingest report", lines=3, interactive=False, elem_id="report")
-                with gr.Accordion("Report details", open=False):
-                    report_json = gr.JSON(show_label=False)
-                table = gr.Dataframe(headers=["Title", "Outlet", "Date", "Chunks", "File"],
-                                     datatype=["str", "str", "str", "number", "str"], interactive=False,
-                                     wrap=True, column_widths=["44%", "20%", "10%", "8%", "18%"],
-                                     elem_id="articles-table", label="Articles in the store")
-                with gr.Row():
-                    pick = gr.Dropdown(label="Article to delete", choices=[], allow_custom_value=True,
-                                       elem_id="delete-pick", scale=4)
-                    delete_btn = gr.Button("Delete from the store", variant="stop", elem_id="delete", scale=1)
-                    refresh_btn = gr.Button("Refresh", scale=1)
-            with gr.Tab("Settings", id="settings"):
-                info_box = gr.HTML(elem_id="info")
-                lang = gr.Radio(LANG_CHOICES, value="", label="Answer language", elem_id="lang")
-                k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages per question", elem_id="k")
-                outlet = gr.Dropdown([("All outlets", "")], value="", label="Outlet", allow_custom_value=True,
-                                     elem_id="outlet")
-                with gr.Row():
-                    date_from = gr.Textbox(label="From date (YYYY-MM-DD)", elem_id="date-from")
-                    date_to = gr.Textbox(label="To date (YYYY-MM-DD)", elem_id="date-to")
+def conversation_file(messages):
+    """The conversation as a Markdown file for the download button (None while it is empty)."""
+    text = ui.conversation_markdown(messages or [])
+    if not text:
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="rag-conversation-"))
+    path = folder / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
 
-        # Reads (questions, lists, info) run side by side; the library guards the store itself.
-        # Writes queue behind each other so one upload's report is not mixed with another's.
-        reads = dict(concurrency_id="reads", concurrency_limit=max(settings.ui_parallel_reads, 1))
-        writes = dict(concurrency_id="writes", concurrency_limit=1)
-        chat_io = dict(fn=chat, inputs=[question, chatbot, turns, lang, k, outlet, date_from, date_to],
-                       outputs=[chatbot, sources, question, turns], show_progress="hidden", **reads)
-        download_io = dict(fn=conversation_file, inputs=chatbot, outputs=download, api_visibility="private",
-                           queue=False, show_progress="hidden")
-        question.submit(api_name="chat", **chat_io).then(**download_io)
-        send.click(api_visibility="private", **chat_io).then(**download_io)
-        chatbot.like(rate, chatbot, None, api_visibility="private", queue=False)
-        for emptied in (clear.click, chatbot.clear):   # an emptied chat has nothing to download
-            emptied(lambda: None, outputs=download, api_visibility="private", queue=False)
-        clear.click(lambda: ([], ui.empty_sources_html(), [], ""), outputs=[chatbot, sources, turns, question],
-                    api_name="clear", queue=False)
-        # The chat's own trash icon empties only the messages; the conversation goes with them.
-        chatbot.clear(lambda: (ui.empty_sources_html(), []), outputs=[sources, turns], api_visibility="private",
-                      queue=False)
-        refresh_io = dict(fn=refresh, outputs=[table, pick, outlet, info_box, status, files],
-                          api_visibility="private", **reads)
-        files.upload(upload, files, [report, report_json], api_name="upload", **writes).then(**refresh_io)
-        delete_btn.click(delete, pick, [report, report_json], api_name="delete", **writes).then(**refresh_io)
-        refresh_btn.click(**refresh_io)
-        demo.load(**refresh_io)
-        gr.api(ask, api_name="ask", **reads)
-        gr.api(articles, api_name="articles", **reads)
-        gr.api(info, api_name="info", **reads)
-        gr.api(give_feedback, api_name="feedback")
-    return demo, theme
+
+def layout(settings):
+    """The components of the page (inside gr.Blocks), by name."""
+    import gradio as gr
+
+    gr.Markdown("## News Q&A · Fragen an die Nachrichten")
+    status = gr.HTML(elem_id="status")
+    turns = gr.State([])
+    with gr.Tabs():
+        with gr.Tab("Chat", id="chat"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=360):
+                    # Gradio's copy buttons would copy the escaped HTML; each answer has its own
+                    # (ui.actions_html). The thumbs are Gradio's, stored by `rate`.
+                    chatbot = gr.Chatbot(
+                        elem_id="chat", height=520, latex_delimiters=[], feedback_options=("Like", "Dislike"),
+                        buttons=[], sanitize_html=True, show_label=False,
+                        placeholder="Ask about the articles in German or English. "
+                                    "Stell deine Frage auf Deutsch oder Englisch.")
+                    with gr.Row():
+                        question = gr.Textbox(show_label=False, scale=6, elem_id="question", autofocus=True,
+                                              placeholder="Your question / Deine Frage …", max_lines=4)
+                        send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                        clear = gr.Button("New chat", scale=1, min_width=110, elem_id="clear")
+                    download = gr.DownloadButton("Download conversation (Markdown)", value=None, size="sm",
+                                                 elem_id="download", interactive=True)
+                    gr.Examples(EXAMPLES, inputs=question, label="Examples / Beispiele")
+                with gr.Column(scale=2, min_width=320):
+                    sources = gr.HTML(ui.empty_sources_html(), elem_id="sources")
+        with gr.Tab("Articles", id="articles"):
+            files = gr.File(label=f"Add articles ({', '.join(UPLOAD_TYPES)}; at most "
+                                  f"{ui.format_bytes(settings.max_file_bytes)} each)",
+                            file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
+                            elem_id="upload")
+            report = gr.Textbox(label="Ingest report", lines=3, interactive=False, elem_id="report")
+            with gr.Accordion("Report details", open=False):
+                report_json = gr.JSON(show_label=False)
+            table = gr.Dataframe(headers=["Title", "Outlet", "Date", "Chunks", "File"],
+                                 datatype=["str", "str", "str", "number", "str"], interactive=False,
+                                 wrap=True, column_widths=["44%", "20%", "10%", "8%", "18%"],
+                                 elem_id="articles-table", label="Articles in the store")
+            with gr.Row():
+                pick = gr.Dropdown(label="Article to delete", choices=[], allow_custom_value=True,
+                                   elem_id="delete-pick", scale=4)
+                delete_btn = gr.Button("Delete from the store", variant="stop", elem_id="delete", scale=1)
+                refresh_btn = gr.Button("Refresh", scale=1)
+        with gr.Tab("Settings", id="settings"):
+            info_box = gr.HTML(elem_id="info")
+            lang = gr.Radio(LANG_CHOICES, value="", label="Answer language", elem_id="lang")
+            k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages per question", elem_id="k")
+            outlet = gr.Dropdown([("All outlets", "")], value="", label="Outlet", allow_custom_value=True,
+                                 elem_id="outlet")
+            with gr.Row():
+                date_from = gr.Textbox(label="From date (YYYY-MM-DD)", elem_id="date-from")
+                date_to = gr.Textbox(label="To date (YYYY-MM-DD)", elem_id="date-to")
+    return SimpleNamespace(status=status, turns=turns, chatbot=chatbot, question=question, send=send, clear=clear, download=download, sources=sources, files=files, report=report, report_json=report_json, table=table, pick=pick, delete_btn=delete_btn, refresh_btn=refresh_btn, info_box=info_box, lang=lang, k=k, outlet=outlet, date_from=date_from, date_to=date_to)
+
+
+def wire(fns: dict, c, settings, demo) -> None:
+    """Events and API endpoints (inside gr.Blocks)."""
+    import gradio as gr
+
+    # Reads (questions, lists, info) run side by side; the library guards the store itself.
+    # Writes queue behind each other so one upload's report is not mixed with another's.
+    reads = dict(concurrency_id="reads", concurrency_limit=max(settings.ui_parallel_reads, 1))
+    writes = dict(concurrency_id="writes", concurrency_limit=1)
+    chat_io = dict(fn=fns["chat"], inputs=[c.question, c.chatbot, c.turns, c.lang, c.k, c.outlet, c.date_from,
+                                           c.date_to],
+                   outputs=[c.chatbot, c.sources, c.question, c.turns], show_progress="hidden", **reads)
+    download_io = dict(fn=fns["conversation_file"], inputs=c.chatbot, outputs=c.download,
+                       api_visibility="private", queue=False, show_progress="hidden")
+    c.question.submit(api_name="chat", **chat_io).then(**download_io)
+    c.send.click(api_visibility="private", **chat_io).then(**download_io)
+    c.chatbot.like(fns["rate"], c.chatbot, None, api_visibility="private", queue=False)
+    for emptied in (c.clear.click, c.chatbot.clear):   # an emptied chat has nothing to download
+        emptied(lambda: None, outputs=c.download, api_visibility="private", queue=False)
+    c.clear.click(lambda: ([], ui.empty_sources_html(), [], ""), outputs=[c.chatbot, c.sources, c.turns, c.question],
+                  api_name="clear", queue=False)
+    # The chat's own trash icon empties only the messages; the conversation goes with them.
+    c.chatbot.clear(lambda: (ui.empty_sources_html(), []), outputs=[c.sources, c.turns], api_visibility="private",
+                    queue=False)
+    refresh_io = dict(fn=fns["refresh"], outputs=[c.table, c.pick, c.outlet, c.info_box, c.status, c.files],
+                      api_visibility="private", **reads)
+    c.files.upload(fns["upload"], c.files, [c.report, c.report_json], api_name="upload", **writes).then(**refresh_io)
+    c.delete_btn.click(fns["delete"], c.pick, [c.report, c.report_json], api_name="delete", **writes).then(**refresh_io)
+    c.refresh_btn.click(**refresh_io)
+    demo.load(**refresh_io)
+    gr.api(fns["ask"], api_name="ask", **reads)
+    gr.api(fns["articles"], api_name="articles", **reads)
+    gr.api(fns["info"], api_name="info", **reads)
+    gr.api(fns["give_feedback"], api_name="feedback")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from .checkable import agreement, fold, months, names, numbers
 from .citations import Span
 from .lexical import function_words
 from .text import split_sentences
@@ -120,8 +121,6 @@ class Tokens:
 
 def token_counts(claim: str, window: str, passage: str, checkable: Callable[[str], bool] | None,
                  context: str = "") -> Tokens:
-    from .verification import agreement, months, names, numbers
-
     in_window = agreement(claim, window, checkable)
     missing = set(in_window.missing)
     nums = numbers(claim)
@@ -146,8 +145,6 @@ _WORD = re.compile(r"[^\W\d_]{4,}")
 def cognates(claim: str, window: str) -> tuple[float, float]:
     """(mean best trigram Dice of the claim's content words against the window's words, share of
     them with one >= 0.5): lexical evidence that survives translation between related words."""
-    from .verification import fold
-
     stop = function_words()
     words = [fold(w) for w in _WORD.findall(claim) if w.lower() not in stop]
     if not words:
@@ -161,8 +158,6 @@ def masked(claim: str, window: str) -> str | None:
     """The claim without the names the window lacks (None when it lacks none). If the claim is
     closer to the window without them, they were wrong (a swapped name); if it is farther, they
     carried meaning the window expresses otherwise (Court for Gerichtshof, Great for Große)."""
-    from .verification import agreement
-
     missing = [n for n in agreement(claim, window, None).missing if not n[:1].isdigit()
                and not n.startswith("month ")]
     if not missing:

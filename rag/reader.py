@@ -27,6 +27,7 @@ import numpy as np
 
 from . import lang as langs, language, model_export, span_head
 from .boosted_trees import TreeEnsemble
+from .checkable import agreement, months, names, numbers
 from .embedding import choose_backend, exported_infer
 from .reader_features import SENTENCE_FEATURES, Features, featurize, span_features, span_fits
 from .render import short_answer
@@ -177,8 +178,6 @@ def question_tokens_missing(question: str, passage: str) -> list[float]:
     sentence's passage lacks, how many of its numbers it lacks), compared as the claim check
     compares them (transliteration-insensitive): a near-topic passage that does not answer
     often lacks the year or the name the question asks about."""
-    from .verification import agreement, months, names, numbers
-
     q_numbers = numbers(question)
     checkable = len(set(names(question))) + len(q_numbers) + len(months(question))
     missing = agreement(question, passage).missing

@@ -12,7 +12,8 @@ import pytest
 
 from rag import claim_features as cf
 from rag.settings import Settings
-from rag.verification import MODEL_DIR, MODEL_FEATURES, Verifier, agreement, load_model
+from rag.checkable import agreement
+from rag.verification import MODEL_DIR, MODEL_FEATURES, Verifier, load_model
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import re
 
 from rag import prompts
 from rag.citations import rebuild, split_claims
-from rag.verification import Verifier, agreement, fold
+from rag.checkable import agreement, fold
+from rag.verification import Verifier
 from scripted_llm import Reply, llm_bot as scripted_bot
 
 Q_DE = "Wer hat Lawrow in Nordkorea empfangen?"
