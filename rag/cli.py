@@ -22,35 +22,28 @@ def _prog() -> str:
     return "rag" if Path(sys.argv[0]).name == "rag" else "python -m rag"
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=_prog(), description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+def _store_options(sp) -> None:
+    sp.add_argument("--store", help="store directory (default: RAG_STORE_DIR, else store/ in the checkout)")
+    sp.add_argument("--chroma-url", help="use a Chroma server instead of the embedded store")
+    sp.add_argument("--collection", help="Chroma collection name")
+    sp.add_argument("--no-seed", action="store_true", help="do not fill a new store from seeds/")
 
-    def common(sp):
-        sp.add_argument("--store", help="store directory (default: RAG_STORE_DIR, else store/ in the checkout)")
-        sp.add_argument("--chroma-url", help="use a Chroma server instead of the embedded store")
-        sp.add_argument("--collection", help="Chroma collection name")
-        sp.add_argument("--no-seed", action="store_true", help="do not fill a new store from seeds/")
 
-    sp = sub.add_parser("ingest", help="add or sync files and folders (.txt .md .html)")
-    common(sp)
-    sp.add_argument("paths", nargs="+")
-    sp.add_argument("--json", action="store_true")
-    sp.add_argument("--keep-missing", action="store_true",
-                    help="do not remove stored articles whose files left the given folders")
+def _llm_options(sp) -> None:
+    g = sp.add_argument_group("LLM (default: RAG_LLM*, else extractive answers)")
+    g.add_argument("--llm", choices=["openai", "llamacpp", "none"],
+                   help="openai = any OpenAI-compatible server, llamacpp = a local GGUF file")
+    g.add_argument("--llm-url", help="base URL of the server, e.g. http://127.0.0.1:11434/v1")
+    g.add_argument("--llm-model", help="model name on the server (default: the first it lists)")
+    g.add_argument("--llm-model-path", help="GGUF file for --llm llamacpp")
+    g.add_argument("--llm-timeout", type=float, help="seconds an answer may take (default 60)")
 
-    def llm_options(sp):
-        g = sp.add_argument_group("LLM (default: RAG_LLM*, else extractive answers)")
-        g.add_argument("--llm", choices=["openai", "llamacpp", "none"],
-                       help="openai = any OpenAI-compatible server, llamacpp = a local GGUF file")
-        g.add_argument("--llm-url", help="base URL of the server, e.g. http://127.0.0.1:11434/v1")
-        g.add_argument("--llm-model", help="model name on the server (default: the first it lists)")
-        g.add_argument("--llm-model-path", help="GGUF file for --llm llamacpp")
-        g.add_argument("--llm-timeout", type=float, help="seconds an answer may take (default 60)")
 
+def _asking_commands(sub) -> None:
+    """ask, chat and search."""
     sp = sub.add_parser("ask", help="answer a question with cited sources")
-    common(sp)
-    llm_options(sp)
+    _store_options(sp)
+    _llm_options(sp)
     sp.add_argument("question")
     sp.add_argument("-k", type=int, help="passages to retrieve")
     sp.add_argument("--lang", choices=["de", "en"], help="answer language (default: the question's)")
@@ -58,41 +51,58 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
 
     sp = sub.add_parser("chat", help="a conversation: one question per line on stdin, follow-ups allowed")
-    common(sp)
-    llm_options(sp)
+    _store_options(sp)
+    _llm_options(sp)
     sp.add_argument("-k", type=int, help="passages to retrieve")
     sp.add_argument("--lang", choices=["de", "en"], help="answer language (default: the question's)")
 
     sp = sub.add_parser("search", help="retrieve passages only")
-    common(sp)
+    _store_options(sp)
     sp.add_argument("question", nargs="?")
     sp.add_argument("-k", type=int, default=5)
     sp.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid")
     sp.add_argument("--questions", help="file with one question per line; prints one JSON line each")
     sp.add_argument("--json", action="store_true")
 
+
+def _ingest_command(sub) -> None:
+    sp = sub.add_parser("ingest", help="add or sync files and folders (.txt .md .html)")
+    _store_options(sp)
+    sp.add_argument("paths", nargs="+")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--keep-missing", action="store_true",
+                    help="do not remove stored articles whose files left the given folders")
+
+
+def _store_commands(sub) -> None:
+    """articles, info, remove and feedback."""
+    for name, help_ in (("articles", "list the stored articles"),
+                        ("info", "the answer mode, embedding model and backend, and store in use")):
+        sp = sub.add_parser(name, help=help_)
+        _store_options(sp)
+        sp.add_argument("--json", action="store_true")
+    sp = sub.add_parser("remove", help="remove articles from the store (files stay on disk)")
+    _store_options(sp)
+    sp.add_argument("sources", nargs="+")
+    sp = sub.add_parser("feedback", help="thumbs up/down given in the browser chat")
+    _store_options(sp)
+    sp.add_argument("action", choices=["export"], help="export: print every record as JSON lines")
+    sp.add_argument("-o", "--output", help="write to this file instead of stdout")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=_prog(), description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    # Subcommand order is the order of `--help`.
+    _ingest_command(sub)
+    _asking_commands(sub)
+    # These parse their own arguments (rag/evaluation/cli.py, rag/reader_train.py, rag/claims_train.py).
     sub.add_parser("eval", help="evaluation and benchmarks (python -m rag eval --help)", add_help=False)
     sub.add_parser("train-reader", help="retrain the no-LLM reader on the XQuAD dev articles "
                                         "(python -m rag train-reader --help)", add_help=False)
     sub.add_parser("train-claims", help="retrain the LLM answers' claim checker on the XQuAD dev articles "
                                         "(python -m rag train-claims --help)", add_help=False)
-
-    sp = sub.add_parser("articles", help="list the stored articles")
-    common(sp)
-    sp.add_argument("--json", action="store_true")
-
-    sp = sub.add_parser("info", help="the answer mode, embedding model and backend, and store in use")
-    common(sp)
-    sp.add_argument("--json", action="store_true")
-
-    sp = sub.add_parser("remove", help="remove articles from the store (files stay on disk)")
-    common(sp)
-    sp.add_argument("sources", nargs="+")
-
-    sp = sub.add_parser("feedback", help="thumbs up/down given in the browser chat")
-    common(sp)
-    sp.add_argument("action", choices=["export"], help="export: print every record as JSON lines")
-    sp.add_argument("-o", "--output", help="write to this file instead of stdout")
+    _store_commands(sub)
     return p
 
 

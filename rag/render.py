@@ -5,8 +5,10 @@ other words stay as the article writes them."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from . import lang as langs
+from .lexical import stopwords
 
 _DE_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{3})+(?:,\d+)?$|^\d+,\d+$")
 _ORDINAL = re.compile(r"^(\d{1,2})\.$")
@@ -19,7 +21,11 @@ _NUMBER_WORD_EN = {"zwei": "two", "drei": "three", "vier": "four", "fünf": "fiv
                    "dutzend": "dozen", "beiden": "both", "beide": "both", "hälfte": "half"}
 _EXTRA = {"jahrhundert": "century", "jahrhunderts": "century", "jahrzehnt": "decade", "und": "and",
           "bis": "to", "etwa": "about", "rund": "about", "fast": "almost", "mehr als": "more than",
-          "über": "over", "knapp": "nearly", "ungefähr": "about", "heute": "today", "gestern": "yesterday"}
+          "über": "over", "knapp": "nearly", "ungefähr": "about", "heute": "today", "gestern": "yesterday",
+          "lang": "long", "alt": "old"}
+# Rendered words a phrase does not end on ("two and", "1756 to").
+_CONNECTORS = {"and", "to", "over", "about", "almost", "nearly", "more than", "on", "in", "since",
+               "until", "from", "at", "before", "after"}
 
 
 def german_number_to_english(word: str) -> str:
@@ -55,13 +61,38 @@ def _word_to_english(word: str, en, de) -> str:
 
 
 def to_english(phrase: str) -> str:
-    """`phrase` (from a German article) with its dates, numbers and units in English."""
+    """`phrase` (from a German article) with its dates, numbers and units in English. A phrase
+    that begins with a quantity or date ends before a German function word after it ("am
+    Samstag von Staatschef Kim" -> "on Saturday", not "on Saturday von Staatschef Kim", which
+    reads as neither language). Other words stay as the article writes them."""
     en, de = langs.rules("en"), langs.rules("de")
     words = phrase.split()
     out = [_word_to_english(w, en, de) for w in words]
     if len(words) >= 2 and words[0].lower() in _PREPOSITION and _is_time(words[1:], de):
         out[0] = _PREPOSITION[words[0].lower()]
-    return " ".join(out)
+    for i in range(1, len(words) - 1):
+        if words[i].lower() == "zu" and words[i - 1][:1].isdigit() and words[i + 1][:1].isdigit():
+            out[i] = "to"       # "20 zu 1"; elsewhere "zu" is rarely "to" ("Steuern zu zahlen")
+    return " ".join(out[:_end_of_quantity(words, out)])
+
+
+def _end_of_quantity(words: list[str], out: list[str]) -> int:
+    """Where the rendered phrase ends: when it begins with a rendered quantity or date (every
+    word so far a number or translated), before the first untranslated German function word
+    after it; else at its end."""
+    german = _german_function_words()
+    for i, (w, o) in enumerate(zip(words, out)):
+        if o != w or any(c.isdigit() for c in w):
+            continue            # still inside the rendered quantity or date
+        if i and w.lower() in german and out[i - 1] not in _CONNECTORS:
+            return i
+        break
+    return len(words)
+
+
+@lru_cache(maxsize=1)
+def _german_function_words() -> frozenset[str]:
+    return stopwords("de") - stopwords("en")
 
 
 def _is_time(words: list[str], de) -> bool:

@@ -42,6 +42,7 @@ class SupportModel:
     trees: TreeEnsemble
     features: tuple[str, ...]
     threshold: float
+    meta: dict = field(default_factory=dict, compare=False)   # meta.json as train-claims wrote it
 
     def probability(self, row: np.ndarray) -> float:
         x = row[[cf.FEATURES.index(f) for f in self.features]][None, :]
@@ -60,7 +61,7 @@ def load_model(folder: Path = MODEL_DIR) -> SupportModel:
     if unknown:
         raise RagError(f"The claim checker's model in '{folder}' uses features this code does not "
                        f"compute ({', '.join(unknown)}); run `python -m rag train-claims`.")
-    return SupportModel(trees, tuple(meta["features"]), float(meta["threshold"]))
+    return SupportModel(trees, tuple(meta["features"]), float(meta["threshold"]), meta)
 
 
 @dataclass(frozen=True)

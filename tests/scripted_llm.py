@@ -85,6 +85,8 @@ def obedient_model(request: dict, index: int) -> Reply:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    scripted: "ScriptedLLM"     # what the handler answers from
+
     def handle_error(self, request, client_address) -> None:
         # Clients that give up mid-request (deadlines, cut streams) are part of the tests.
         import sys
@@ -101,7 +103,8 @@ class ScriptedLLM:
         self.model_info: dict = {}         # extra fields of the model listing (e.g. max_model_len)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self.httpd = _QuietServer(("127.0.0.1", 0), self._handler())
+        self.httpd = _QuietServer(("127.0.0.1", 0), _Handler)
+        self.httpd.scripted = self
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -125,96 +128,97 @@ class ScriptedLLM:
         """Sleep unless the server is stopping; True if it is."""
         return self._stopping.wait(seconds)
 
-    def _handler(self):
-        server = self
+    def record(self, request: dict, headers: dict) -> int:
+        """Keep a request (the tests read them); its index among all requests."""
+        with self._lock:
+            self.requests.append(request)
+            self.headers.append(headers)
+            return len(self.requests) - 1
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args) -> None:   # keep test output clean
-                pass
+class _Handler(BaseHTTPRequestHandler):
+    """The OpenAI-compatible endpoints, answering from the ScriptedLLM the server carries."""
+    protocol_version = "HTTP/1.1"
 
-            def _json(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+    def log_message(self, *args) -> None:   # keep test output clean
+        pass
 
-            def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
-                    self._json(200, {"object": "list", "data": [
-                        {"id": "scripted", "object": "model", "owned_by": "tests", **server.model_info}]})
-                else:
-                    self._json(404, {"error": {"message": "not found"}})
+    def _json(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                try:
-                    request = json.loads(self.rfile.read(length) or b"{}")
-                except json.JSONDecodeError:
-                    self._json(400, {"error": {"message": "bad json"}})
-                    return
-                with server._lock:
-                    index = len(server.requests)
-                    server.requests.append(request)
-                    server.headers.append(dict(self.headers))
-                reply = server.responder(request, index)
-                if reply.delay and server.sleep(reply.delay):
-                    return
-                if reply.status != 200:
-                    self._json(reply.status, reply.error or {"error": {"message": f"HTTP {reply.status}"}})
-                    return
-                if request.get("stream"):
-                    self._stream(request, reply)
-                else:
-                    self._json(200, {
-                        "id": "chatcmpl-scripted", "object": "chat.completion", "created": int(time.time()),
-                        "model": request.get("model", "scripted"),
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
-                                     "finish_reason": reply.finish_reason}]})
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._json(200, {"object": "list", "data": [
+                {"id": "scripted", "object": "model", "owned_by": "tests", **self.server.scripted.model_info}]})
+        else:
+            self._json(404, {"error": {"message": "not found"}})
 
-            def _chunk(self, data: bytes) -> None:
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            request = json.loads(self.rfile.read(length) or b"{}")
+        except json.JSONDecodeError:
+            self._json(400, {"error": {"message": "bad json"}})
+            return
+        llm = self.server.scripted
+        reply = llm.responder(request, llm.record(request, dict(self.headers)))
+        if reply.delay and llm.sleep(reply.delay):
+            return
+        if reply.status != 200:
+            self._json(reply.status, reply.error or {"error": {"message": f"HTTP {reply.status}"}})
+            return
+        if request.get("stream"):
+            self._stream(request, reply)
+        else:
+            self._json(200, {
+                "id": "chatcmpl-scripted", "object": "chat.completion", "created": int(time.time()),
+                "model": request.get("model", "scripted"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
+                             "finish_reason": reply.finish_reason}]})
 
-            def _event(self, request: dict, delta: dict, finish: str | None) -> None:
-                body = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk",
-                        "created": int(time.time()), "model": request.get("model", "scripted"),
-                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-                self._chunk(f"data: {json.dumps(body)}\n\n".encode())
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
 
-            def _stream(self, request: dict, reply: Reply) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
-                try:
-                    self._event(request, {"role": "assistant", "content": ""}, None)
-                    text = reply.text
-                    pieces = [text[i:i + reply.chunk_chars] for i in range(0, len(text), reply.chunk_chars)]
-                    for i, piece in enumerate(pieces):
-                        if reply.cut_after is not None and i >= reply.cut_after:
-                            # Gone mid-answer: no final chunk, no [DONE], no end of the chunked body.
-                            self.close_connection = True
-                            self.connection.shutdown(socket.SHUT_RDWR)
-                            return
-                        if reply.garbage_after is not None and i >= reply.garbage_after:
-                            self._chunk(b'data: {"choices": [{"delta": {"content": "x"\n\n')
-                            self._chunk(b"")
-                            return
-                        if reply.chunk_delay and server.sleep(reply.chunk_delay):
-                            return
-                        self._event(request, {"content": piece}, None)
-                    self._event(request, {}, reply.finish_reason)
-                    self._chunk(b"data: [DONE]\n\n")
-                    self._chunk(b"")
-                except (BrokenPipeError, ConnectionResetError, OSError):
-                    # The client gave up (a deadline); nothing left to do.
+    def _event(self, request: dict, delta: dict, finish: str | None) -> None:
+        body = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": request.get("model", "scripted"),
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        self._chunk(f"data: {json.dumps(body)}\n\n".encode())
+
+    def _stream(self, request: dict, reply: Reply) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            self._event(request, {"role": "assistant", "content": ""}, None)
+            text = reply.text
+            pieces = [text[i:i + reply.chunk_chars] for i in range(0, len(text), reply.chunk_chars)]
+            for i, piece in enumerate(pieces):
+                if reply.cut_after is not None and i >= reply.cut_after:
+                    # Gone mid-answer: no final chunk, no [DONE], no end of the chunked body.
                     self.close_connection = True
-
-        return Handler
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if reply.garbage_after is not None and i >= reply.garbage_after:
+                    self._chunk(b'data: {"choices": [{"delta": {"content": "x"\n\n')
+                    self._chunk(b"")
+                    return
+                if reply.chunk_delay and self.server.scripted.sleep(reply.chunk_delay):
+                    return
+                self._event(request, {"content": piece}, None)
+            self._event(request, {}, reply.finish_reason)
+            self._chunk(b"data: [DONE]\n\n")
+            self._chunk(b"")
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            # The client gave up (a deadline); nothing left to do.
+            self.close_connection = True
 
 
 def llm_bot(base, url: str, llm_timeout: float = 10.0, llm_retries: int = 1, **overrides):

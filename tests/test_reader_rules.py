@@ -96,6 +96,14 @@ def test_span_candidates_cross_no_punctuation_and_no_function_word_edges():
     ("zwei Tage", "two days"),
     ("Dmitri Peskow", "Dmitri Peskow"),
     ("Mai 1945", "May 1945"),
+    # A quantity or date ends where a German function word follows it.
+    ("zwei Tage lang", "two days long"),
+    ("drei Jahre alt", "three years old"),
+    ("am Samstag von Staatschef Kim", "on Saturday"),
+    ("20 zu 1", "20 to 1"),
+    ("Steuern zu zahlen", "Steuern zu zahlen"),
+    ("110 mph", "110 mph"),
+    ("Küstenstadt Wŏnsan", "Küstenstadt Wŏnsan"),
 ])
 def test_english_rendering(german, english):
     assert to_english(german) == english

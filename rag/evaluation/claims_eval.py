@@ -308,10 +308,11 @@ def run(xquad_folder, embedder, cache_dir: Path, per_article: int | None = None)
                                                                if data.xquad_split(p.article) == s})
                                                     for s in ("dev", "test")},
                "results": {}}
-    decide(scored)
-    from ..verification import MODEL_DIR
+    from ..verification import load_model
 
-    meta = json.loads((MODEL_DIR / "meta.json").read_text(encoding="utf-8"))
+    model = load_model()
+    decide(scored, model)
+    meta = model.meta
     section["learned"] = {"threshold": meta["threshold"], "features": meta["features"],
                           "out_of_fold_dev": meta["out_of_fold_dev"], "trained": meta["command"]}
     for split in ("dev", "test"):
