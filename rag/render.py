@@ -24,8 +24,8 @@ _EXTRA = {"jahrhundert": "century", "jahrhunderts": "century", "jahrzehnt": "dec
           "über": "over", "knapp": "nearly", "ungefähr": "about", "heute": "today", "gestern": "yesterday",
           "lang": "long", "alt": "old"}
 # Rendered words a phrase does not end on ("two and", "1756 to").
-_CONNECTORS = {"and", "to", "over", "about", "almost", "nearly", "more than", "on", "in", "since",
-               "until", "from", "at", "before", "after"}
+_CONNECTORS = {"and", "to", "over", "about", "almost", "nearly", "on", "in", "since", "until", "from",
+               "at", "before", "after"}
 
 
 def german_number_to_english(word: str) -> str:
