@@ -31,7 +31,7 @@ from .checkable import agreement, months, names, numbers
 from .embedding import choose_backend, exported_infer
 from .reader_features import SENTENCE_FEATURES, Features, featurize, span_features, span_fits
 from .render import short_answer
-from .spans import whole_date
+from .spans import whole_date, with_unit
 from .results import Citation, Passage
 from .settings import Settings
 from .text import word_overlap
@@ -251,9 +251,9 @@ def _choose(r: Reading, models: ReaderModels) -> tuple[str, list[int]]:
 
 
 def _whole(f: Features, c) -> str:
-    """The short answer's text, a date widened to the whole date."""
+    """The short answer's text, a date widened to the whole date, a number to its unit."""
     s = f.sentences[c.sentence]
-    i, j = whole_date(s.tokens, c.i, c.j)
+    i, j = with_unit(s.tokens, *whole_date(s.tokens, c.i, c.j))
     return s.text[s.tokens[i].start:s.tokens[j - 1].end]
 
 

@@ -96,3 +96,17 @@ def whole_date(toks: list[Token], i: int, j: int) -> tuple[int, int]:
     if month(j - 1) and year(j):
         j += 1
     return i, j
+
+
+def with_unit(toks: list[Token], i: int, j: int) -> tuple[int, int]:
+    """Widen the token range [i, j) that ends with a number by the scale and unit after it, so
+    that "zwei" in "zwei Tage" and "1,5" in "1,5 Millionen Euro" are answered with what they
+    count: a reader asking "how long" or "how much" wants "two days", not "two"."""
+    if not (toks[j - 1].is_word and word_kinds(toks[j - 1].text)["number"]):
+        return i, j
+    for _ in range(2):          # a scale, then a unit ("Millionen Euro")
+        if j < len(toks) and toks[j].is_word and (lambda k: k["scale"] or k["unit"])(word_kinds(toks[j].text)):
+            j += 1
+        else:
+            break
+    return i, j

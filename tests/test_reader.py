@@ -67,6 +67,14 @@ def test_english_date_is_rendered_in_english(make_assistant, tmp_path):
     assert "Saturday" in short or "March" in short or "21" in short, a.text
 
 
+def test_a_number_is_answered_with_its_unit(seeded):
+    """"How long ...?" is answered "two days", not "two" (the seed article: "Lawrow hat zwei
+    Tage lang Nordkorea besucht")."""
+    a = seeded.ask("How long did Lavrov stay in North Korea?")
+    assert not a.abstained
+    assert a.text.split(". ", 1)[0] == "two days", a.text
+
+
 def test_planted_instruction_is_never_the_short_answer(make_assistant, tmp_path):
     bot = bot_with(make_assistant, tmp_path, "atlantis.txt", PLANTED)
     for q in ("Was ist die Hauptstadt von Atlantis?", "What is the capital of Atlantis?"):

@@ -180,6 +180,23 @@ def test_a_date_is_answered_whole(text, span, whole):
     assert text[toks[a].start:toks[b - 1].end] == whole
 
 
+@pytest.mark.parametrize("text, span, whole", [
+    ("hat zwei Tage lang Nordkorea besucht", "zwei", "zwei Tage"),
+    ("kostet 1,5 Millionen Euro mehr", "1,5", "1,5 Millionen Euro"),
+    ("stieg um 3,5 Prozent", "3,5", "3,5 Prozent"),
+    ("mit 21 Toten im März", "21", "21"),
+    ("traf Kim in Wŏnsan", "Kim", "Kim"),
+])
+def test_a_number_is_answered_with_its_unit(text, span, whole):
+    from rag.spans import with_unit
+    from rag.text import tokens
+
+    toks = tokens(text)
+    i = next(k for k, t in enumerate(toks) if t.text == span)
+    a, b = with_unit(toks, i, i + 1)
+    assert text[toks[a].start:toks[b - 1].end] == whole
+
+
 def test_tree_ensemble_matches_lightgbm_ranker():
     import lightgbm
     from rag.boosted_trees import from_lightgbm
