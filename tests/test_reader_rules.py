@@ -162,38 +162,28 @@ def test_tree_ensemble_round_trip(tmp_path):
     assert np.allclose(again.proba(x), ours.proba(x))
 
 
-@pytest.mark.parametrize("text, span, whole", [
-    ("spielt am Samstag, dem 21. März 2026.", "2026", "21. März 2026"),
-    ("am 3. Oktober 1990 und", "Oktober", "3. Oktober 1990"),
-    ("am 3. Oktober 1990 und", "3.", "3. Oktober 1990"),
-    ("im März 2020 kam", "2020", "März 2020"),
-    ("im Jahr 2010 kam", "2010", "2010"),
-    ("mit 21 Toten im März", "21", "21"),
+@pytest.mark.parametrize("widen, text, span, whole", [
+    # A date is answered whole.
+    ("whole_date", "spielt am Samstag, dem 21. März 2026.", "2026", "21. März 2026"),
+    ("whole_date", "am 3. Oktober 1990 und", "Oktober", "3. Oktober 1990"),
+    ("whole_date", "am 3. Oktober 1990 und", "3.", "3. Oktober 1990"),
+    ("whole_date", "im März 2020 kam", "2020", "März 2020"),
+    ("whole_date", "im Jahr 2010 kam", "2010", "2010"),
+    ("whole_date", "mit 21 Toten im März", "21", "21"),
+    # A number is answered with its scale and unit.
+    ("with_unit", "hat zwei Tage lang Nordkorea besucht", "zwei", "zwei Tage"),
+    ("with_unit", "kostet 1,5 Millionen Euro mehr", "1,5", "1,5 Millionen Euro"),
+    ("with_unit", "stieg um 3,5 Prozent", "3,5", "3,5 Prozent"),
+    ("with_unit", "mit 21 Toten im März", "21", "21"),
+    ("with_unit", "traf Kim in Wŏnsan", "Kim", "Kim"),
 ])
-def test_a_date_is_answered_whole(text, span, whole):
-    from rag.spans import whole_date
+def test_a_short_answer_is_widened_to_what_it_names(widen, text, span, whole):
+    from rag import spans
     from rag.text import tokens
 
     toks = tokens(text)
     i = next(k for k, t in enumerate(toks) if t.text == span)
-    a, b = whole_date(toks, i, i + 1)
-    assert text[toks[a].start:toks[b - 1].end] == whole
-
-
-@pytest.mark.parametrize("text, span, whole", [
-    ("hat zwei Tage lang Nordkorea besucht", "zwei", "zwei Tage"),
-    ("kostet 1,5 Millionen Euro mehr", "1,5", "1,5 Millionen Euro"),
-    ("stieg um 3,5 Prozent", "3,5", "3,5 Prozent"),
-    ("mit 21 Toten im März", "21", "21"),
-    ("traf Kim in Wŏnsan", "Kim", "Kim"),
-])
-def test_a_number_is_answered_with_its_unit(text, span, whole):
-    from rag.spans import with_unit
-    from rag.text import tokens
-
-    toks = tokens(text)
-    i = next(k for k, t in enumerate(toks) if t.text == span)
-    a, b = with_unit(toks, i, i + 1)
+    a, b = getattr(spans, widen)(toks, i, i + 1)
     assert text[toks[a].start:toks[b - 1].end] == whole
 
 
