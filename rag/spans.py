@@ -105,8 +105,8 @@ def with_unit(toks: list[Token], i: int, j: int) -> tuple[int, int]:
     if not (toks[j - 1].is_word and word_kinds(toks[j - 1].text)["number"]):
         return i, j
     for _ in range(2):          # a scale, then a unit ("Millionen Euro")
-        if j < len(toks) and toks[j].is_word and (lambda k: k["scale"] or k["unit"])(word_kinds(toks[j].text)):
-            j += 1
-        else:
+        kinds = word_kinds(toks[j].text) if j < len(toks) and toks[j].is_word else {}
+        if not (kinds.get("scale") or kinds.get("unit")):
             break
+        j += 1
     return i, j
