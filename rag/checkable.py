@@ -193,8 +193,8 @@ def agreement(claim: str, evidence: str, checkable: Callable[[str], bool] | None
     missing = [n for n in sorted(numbers(claim)) if n not in ev_numbers]
     ev_months = evidence_months(evidence)
     missing += [f"month {m}" for m in sorted(months(claim)) if m not in ev_months]
-    folded_words = {fold(w) for w in WORD.findall(evidence)}
-    folded_text = " ".join(fold(w) for w in WORD.findall(evidence))
+    folded = [fold(w) for w in WORD.findall(evidence)]
+    folded_words, folded_text = set(folded), " ".join(folded)
     missing += [n for n in dict.fromkeys(names(claim)) if (checkable is None or checkable(n))
                 and not _name_found(n, folded_words, folded_text)]
     return Agreement(tuple(missing))

@@ -117,6 +117,7 @@ class Tokens:
     names_all_missing: int
     names_elsewhere: int     # missing in the window, found in the passage or another given one
     missing_names: tuple[str, ...] = ()   # every name of the claim the window lacks
+    missing: tuple[str, ...] = ()         # the window's Agreement: checked tokens it lacks
 
 
 def token_counts(claim: str, window: str, passage: str, checkable: Callable[[str], bool] | None,
@@ -136,7 +137,7 @@ def token_counts(claim: str, window: str, passage: str, checkable: Callable[[str
                   len(mons), sum(f"month {m}" in missing for m in mons),
                   len(checked), sum(n in missing for n in checked),
                   len(claim_names), sum(n in all_missing for n in claim_names), elsewhere,
-                  tuple(n for n in claim_names if n in all_missing))
+                  tuple(n for n in claim_names if n in all_missing), in_window.missing)
 
 
 _WORD = re.compile(r"[^\W\d_]{4,}")
@@ -154,12 +155,13 @@ def cognates(claim: str, window: str) -> tuple[float, float]:
     return float(np.mean(best)), float(np.mean([b >= 0.5 for b in best]))
 
 
-def masked(claim: str, window: str) -> str | None:
-    """The claim without the names the window lacks (None when it lacks none). If the claim is
-    closer to the window without them, they were wrong (a swapped name); if it is farther, they
-    carried meaning the window expresses otherwise (Court for Gerichtshof, Great for Große)."""
-    missing = [n for n in agreement(claim, window, None).missing if not n[:1].isdigit()
-               and not n.startswith("month ")]
+def masked(claim: str, window: str, missing_names: tuple[str, ...] | None = None) -> str | None:
+    """The claim without the names the window lacks (None when it lacks none; `missing_names`:
+    those names when already known, as Tokens.missing_names). If the claim is closer to the
+    window without them, they were wrong (a swapped name); if it is farther, they carried
+    meaning the window expresses otherwise (Court for Gerichtshof, Great for Große)."""
+    missing = list(missing_names) if missing_names is not None else [
+        n for n in agreement(claim, window, None).missing if not n[:1].isdigit() and not n.startswith("month ")]
     if not missing:
         return None
     out = claim
@@ -236,7 +238,7 @@ def score(claim: str, claim_vec: np.ndarray, passage: PassageWindows, others: li
     other_mean = float(np.mean(rest)) if rest else math.nan
     t = token_counts(claim, span.quote, passage.text, checkable, "\n".join(others))
     cog_mean, cog_share = cognates(claim, span.quote)
-    without = masked(claim, span.quote)
+    without = masked(claim, span.quote, t.missing_names)
     gain = float(vector_of(without) @ passage.vectors[best]) - sim2 if without else math.nan
     rare = [rarity(n, claim_lang) for n in t.missing_names]
     row = np.array([_best(sims, passage.sizes, 1), sim2, _best(sims, passage.sizes, 3), other_max,

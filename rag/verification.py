@@ -147,9 +147,8 @@ class Verifier:
         span, sim = scored.span, scored.similarity
         veto = bool(cf.vetoed(scored.row)[0])
         p = self.model.probability(scored.row)
-        agree = agreement(claim, span.quote, checkable)
+        agree = Agreement(scored.tokens.missing)    # computed with the features, same checkable
         return Evidence(span, sim, agree, p >= self.model.threshold and not veto, p, veto)
-
 
     def _by_similarity(self, claim: str, pw: cf.PassageWindows, checkable) -> Evidence:
         """The previous rule: the best window's similarity reaches the threshold and every
