@@ -150,6 +150,21 @@ def names(text: str) -> list[str]:
     return out
 
 
+def name_keys(text: str) -> set[str]:
+    """Spelling keys of the names in `text` and of their German exonyms, for a word-by-word match
+    across transliterations (`name_key(word) in name_keys(question)`: Lavrov's = Lawrow)."""
+    keys = set()
+    for n in names(text):
+        if len(fold(n)) >= 4:
+            keys.add(name_key(n))
+        keys.update(name_key(alias) for alias in _ALIASES.get(n.lower(), ()))
+    return keys
+
+
+def name_key(word: str) -> str:
+    return stem(fold(re.sub(r"['’]s$", "", word)))
+
+
 def _name_found(name: str, words: set[str], folded_text: str) -> bool:
     key = fold(name)
     if any(fold(alias) in folded_text for alias in _ALIASES.get(name.lower(), ())):

@@ -29,7 +29,7 @@ from . import lang as langs, language, model_export, span_head
 from .boosted_trees import TreeEnsemble
 from .checkable import agreement, months, names, numbers
 from .embedding import choose_backend, exported_infer
-from .reader_features import SENTENCE_FEATURES, Features, featurize, span_features, span_fits
+from .reader_features import SENTENCE_FEATURES, Features, featurize, repeats_question, span_features, span_fits
 from .render import short_answer
 from .spans import whole_date, with_unit
 from .results import Citation, Passage
@@ -234,7 +234,7 @@ def _choose(r: Reading, models: ReaderModels) -> tuple[str, list[int]]:
         return "", []
     short, first = "", order[0]
     if len(r.span_p) and f.kind in langs.FACTOID:
-        best = best_of_kind(r) if f.kind in models.kind_rule else int(np.argmax(r.span_p))
+        best = best_span(r, models.kind_rule)
         if r.span_p[best] >= models.span_threshold:
             short, first = _whole(f, f.spans[best]), f.spans[best].sentence
     chosen = [first]
@@ -250,6 +250,24 @@ def _choose(r: Reading, models: ReaderModels) -> tuple[str, list[int]]:
     return short, chosen
 
 
+def best_span(r: Reading, rule_kinds: frozenset[str] | set[str]) -> int:
+    """The short answer's phrase: the ranker's best, of the asked kind where the kind rule is on
+    (`rule_kinds`), never a name the question already names when there is anything else."""
+    span_p = _without_repeats(r.features, r.span_p)
+    return best_of_kind(r, span_p) if r.features.kind in rule_kinds else int(np.argmax(span_p))
+
+
+def _without_repeats(f: Features, span_p: np.ndarray) -> np.ndarray:
+    """The span scores with names the question already names ruled out, unless that is all there
+    is. A rule on top of the ranker, which scores such repeats down but not out: on the XQuAD dev
+    questions (600, dev store) it raised short-answer F1 a little in both languages (de 61.4 ->
+    61.5, en 34.4 -> 34.6) and changed no contains-gold result."""
+    repeats = np.array([repeats_question(f.sentences[c.sentence], c) for c in f.spans], dtype=bool)
+    if not repeats.any() or repeats.all():
+        return span_p
+    return np.where(repeats, -1.0, span_p)
+
+
 def _whole(f: Features, c) -> str:
     """The short answer's text, a date widened to the whole date, a number to its unit."""
     s = f.sentences[c.sentence]
@@ -257,22 +275,23 @@ def _whole(f: Features, c) -> str:
     return s.text[s.tokens[i].start:s.tokens[j - 1].end]
 
 
-def best_of_kind(r: Reading) -> int:
+def best_of_kind(r: Reading, span_p: np.ndarray | None = None) -> int:
     """The best-scored span that is of the kind the question asks for (a name for "who", a date
     for "when", a number for "how many", a proper noun for "where"); the best span of any kind
     when there is none. The model scores kinds softly; an answer of the wrong kind ("Küstenstadt"
     for "Who received ...?") is the error users notice most."""
     f = r.features
+    span_p = r.span_p if span_p is None else span_p
     fits = np.array([span_fits(f.kind, f.sentences[c.sentence], c) for c in f.spans], dtype=bool)
     if not fits.any():
-        return int(np.argmax(r.span_p))
+        return int(np.argmax(span_p))
     if f.kind in ("who", "where"):
         # Apposition: the noun the question asks about, then the name ("Kremlsprecher Dmitri
         # Peskow" for "Wer ist der Sprecher ...?", "Küstenstadt Wŏnsan" for "In welcher Stadt ...?").
         named = fits & np.array([c.i > 0 and bool(f.sentences[c.sentence].matched[c.i - 1]) for c in f.spans])
         if named.any():
             fits = named
-    return int(np.flatnonzero(fits)[np.argmax(r.span_p[fits])])
+    return int(np.flatnonzero(fits)[np.argmax(span_p[fits])])
 
 
 def _compose(r: Reading, lang: str, short: str, chosen: list[int]) -> tuple[str, list[Citation], bool]:

@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 
 from . import lang as langs
+from .checkable import name_key, name_keys
 from .lexical import tokenize
 from .results import Passage
 from .span_head import HEAD_FEATURES, SentenceScores, raw_score, span_row as head_row
@@ -71,17 +72,23 @@ def candidate_sentences(passages: list[Passage]) -> list[Sentence]:
 
 class QuestionTerms:
     """The question's content words, as stems (same language) and folded words (names and
-    numbers match across languages)."""
+    numbers match across languages). A question in another language than the articles also
+    matches its names' transliterations (Lavrov = Lawrow, Pyongyang = Pjöngjang, Moscow = Moskau):
+    otherwise "Sergej Lawrow" is not a repeat of "Who is Lavrov's wife?" and becomes its answer.
+    Only across languages: within German the folding would join unrelated words (Zeit, seit)."""
 
-    def __init__(self, question: str, standalone: str = ""):
+    def __init__(self, question: str, standalone: str = "", cross_language: bool = False):
         text = question if not standalone else standalone
         self.stems = set(tokenize(text, "de")) | set(tokenize(text, "en"))
         self.words = content_words(text)
         self.long = {w for w in self.words if len(w) >= 5}
+        self.names = name_keys(text) if cross_language else set()
 
     def matches(self, word: str) -> bool:
         f = fold(word)
         if f in self.words:
+            return True
+        if self.names and word[:1].isupper() and name_key(word) in self.names:
             return True
         stems = tokenize(word, "de") + tokenize(word, "en")
         if any(s in self.stems for s in stems):
@@ -194,6 +201,15 @@ def span_fits(kind: str, s: Sentence, c: SpanCandidate) -> bool:
     return True
 
 
+def repeats_question(s: Sentence, c: SpanCandidate) -> bool:
+    """Is the phrase a name whose last word the question already names ("Sergei Lawrow" for
+    "Wer empfing Lawrow?", "Sergej Lawrow" for "Who is Lavrov's wife?")? The question asks about
+    that person or place, so it is not the answer. A name ending in another word stays:
+    "Universität Wien" answers "Welche Universität ...?"."""
+    words = [k for k in range(c.i, c.j) if s.tokens[k].is_word]
+    return bool(words) and all(s.tokens[k].text[:1].isupper() for k in words) and bool(s.matched[words[-1]])
+
+
 HeadScorer = Callable[[str, list[str]], list[SentenceScores]]
 
 
@@ -228,7 +244,7 @@ def featurize(question: str, q_lang: str, passages: list[Passage], q_vec: np.nda
     sentence model's scores). `kind` defaults to what the question's own words ask for."""
     kind = kind or langs.question_kind(question)
     sentences = candidate_sentences(passages)
-    terms = QuestionTerms(question)
+    terms = QuestionTerms(question, cross_language=q_lang != corpus_language)
     for s in sentences:
         _describe_tokens(s, terms)
     vecs = embed_sentences([s.text for s in sentences]) if sentences else np.zeros((0, len(q_vec)))

@@ -27,7 +27,7 @@ import numpy as np
 from . import lang as langs, span_head
 from .boosted_trees import from_lightgbm, from_sklearn
 from .reader import (ANSWERABLE_FEATURES, LANGUAGE_GROUPS, MODEL_DIR, Reading, answerable_row,
-                     best_of_kind, head_scorer, language_group)
+                     best_span, head_scorer, language_group)
 from .reader_features import SENTENCE_FEATURES, SPAN_FEATURES, Features, featurize, span_features
 from .settings import PROJECT_ROOT
 from .text import split_sentences
@@ -248,7 +248,7 @@ def short_answer_f1(examples: list[Example], rule_kinds: set[str], by: str = "la
         if not e.answerable or e.features.kind not in langs.FACTOID or not len(e.oof_span_p):
             continue
         r = Reading(e.features, e.oof_sentence_p, e.oof_span_p, None)
-        best = best_of_kind(r) if e.features.kind in rule_kinds else int(np.argmax(e.oof_span_p))
+        best = best_span(r, rule_kinds)
         key = e.lang if by == "lang" else e.features.kind
         out.setdefault(key, []).append(float(e.extra["span_f1"][best]))
     return {key: round(float(np.mean(v)), 4) for key, v in sorted(out.items())}

@@ -97,6 +97,14 @@ def test_follow_up_asks_for_a_date(seeded):
     assert any(ch.isdigit() for ch in short) or words & (days | months), a.text
 
 
+def test_a_who_question_is_not_answered_with_whom_it_names(seeded):
+    """The person the question is about is not its answer (the reader used to answer
+    "Wladimir Putin" here)."""
+    a = seeded.ask("Who invited Putin to visit North Korea?")
+    short = a.text.split(". ", 1)[0]
+    assert not a.abstained and "Putin" not in short
+
+
 def test_off_topic_question_abstains_and_names_the_closest(seeded):
     a = seeded.ask("Who won the 2014 FIFA World Cup?")
     assert a.abstained and a.citations == []

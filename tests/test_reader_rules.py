@@ -187,6 +187,45 @@ def test_a_short_answer_is_widened_to_what_it_names(widen, text, span, whole):
     assert text[toks[a].start:toks[b - 1].end] == whole
 
 
+def _sentence(text: str, question: str, cross_language: bool):
+    from rag.reader_features import QuestionTerms, Sentence, _describe_tokens
+
+    s = Sentence(0, None, 0, len(text), text)
+    _describe_tokens(s, QuestionTerms(question, cross_language=cross_language))
+    return s, {c.text: c for c in sentence_spans(0, text, s.tokens)}
+
+
+def test_question_names_match_their_transliteration_across_languages():
+    text = "Der russische Außenminister Sergej Lawrow traf in Pjöngjang Kim Jong-un."
+    s, _ = _sentence(text, "Whom did Lavrov meet in Pyongyang?", cross_language=True)
+    matched = {t.text for t, m in zip(s.tokens, s.matched) if m}
+    assert {"Lawrow", "Pjöngjang"} <= matched and "Kim" not in matched
+    # Within one language no transliteration folding: it would join "Zeit" and "seit".
+    s, _ = _sentence("Seit dem Krieg ist viel geschehen.", "Wie viel Zeit ist vergangen?", cross_language=False)
+    assert not s.matched[0]
+
+
+def test_a_name_the_question_names_is_not_the_short_answer():
+    from rag.reader import Reading, best_span
+    from rag.reader_features import Features, repeats_question
+
+    text = "Der russische Außenminister Sergej Lawrow wurde in Wŏnsan von Kim Jong-un empfangen."
+    s, spans = _sentence(text, "Who received Lavrov in Wonsan?", cross_language=True)
+    assert repeats_question(s, spans["Sergej Lawrow"]) and not repeats_question(s, spans["Kim Jong-un"])
+    # A name that only begins with a word of the question can still be the answer.
+    s2, spans2 = _sentence("Er studierte an der Universität Wien.", "An welcher Universität studierte er?", False)
+    assert not repeats_question(s2, spans2["Universität Wien"])
+
+    f = Features("Who received Lavrov in Wonsan?", "who", [s], np.zeros((1, 1)))
+    f.spans = [spans["Sergej Lawrow"], spans["Kim Jong-un"], spans["Wŏnsan"]]
+    # The ranker prefers the repeat; the rule passes over it, with or without the kind rule.
+    r = Reading(f, np.ones(1), np.array([0.9, 0.6, 0.2]), np.zeros(1))
+    assert best_span(r, frozenset()) == 1 and best_span(r, frozenset({"who"})) == 1
+    # When every phrase repeats the question, the ranker's choice stands.
+    f.spans = [spans["Sergej Lawrow"]]
+    assert best_span(Reading(f, np.ones(1), np.array([0.9]), np.zeros(1)), frozenset()) == 0
+
+
 def test_tree_ensemble_matches_lightgbm_ranker():
     import lightgbm
     from rag.boosted_trees import from_lightgbm
