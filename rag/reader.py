@@ -275,13 +275,12 @@ def _whole(f: Features, c) -> str:
     return s.text[s.tokens[i].start:s.tokens[j - 1].end]
 
 
-def best_of_kind(r: Reading, span_p: np.ndarray | None = None) -> int:
-    """The best-scored span that is of the kind the question asks for (a name for "who", a date
-    for "when", a number for "how many", a proper noun for "where"); the best span of any kind
-    when there is none. The model scores kinds softly; an answer of the wrong kind ("Küstenstadt"
-    for "Who received ...?") is the error users notice most."""
+def best_of_kind(r: Reading, span_p: np.ndarray) -> int:
+    """The best span by `span_p` that is of the kind the question asks for (a name for "who", a
+    date for "when", a number for "how many", a proper noun for "where"); the best span of any
+    kind when there is none. The model scores kinds softly; an answer of the wrong kind
+    ("Küstenstadt" for "Who received ...?") is the error users notice most."""
     f = r.features
-    span_p = r.span_p if span_p is None else span_p
     fits = np.array([span_fits(f.kind, f.sentences[c.sentence], c) for c in f.spans], dtype=bool)
     if not fits.any():
         return int(np.argmax(span_p))
