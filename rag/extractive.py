@@ -11,6 +11,7 @@ import numpy as np
 
 from . import lang as langs
 from .lexical import stopwords, tokenize
+from .render import lead_with
 from .results import Citation, Passage
 from .text import full_sentences, word_overlap
 
@@ -217,7 +218,4 @@ def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray,
         citations.append(citation_for(n, c))
         lead = ph["according"] if not parts else ph["also"]
         parts.append(f"{lead.format(n=n)}: {ph['quote'].format(q=c.text)}")
-    text = " ".join(parts)
-    if short:
-        text = f"{short}. {text}"
-    return text, citations, False
+    return lead_with(short, " ".join(parts)), citations, False

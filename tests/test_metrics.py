@@ -83,6 +83,8 @@ def test_first_sentence_is_the_short_answer():
     assert metrics.first_sentence("Am 3. Oktober [1].") == "Am 3. Oktober."
     assert metrics.first_sentence("Dr. Merz kam. Dann ging er.") == "Dr. Merz kam."
     assert metrics.first_sentence("2000. Laut [1]: „Putin …“") == "2000."
+    # The short answer is a paragraph of its own: a day-like number before the break ends it.
+    assert metrics.first_sentence("24.\n\nLaut [1]: „Mit 4:51 verbleibenden Minuten …“") == "24."
     assert metrics.first_sentence("No end") == "No end"
     assert metrics.first_sentence("") == ""
 

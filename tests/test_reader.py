@@ -15,6 +15,12 @@ Bürgermeisterin Helena Marinou sagte, die Regeln gälten ab dem 1. April.
 """
 
 
+def short_of(text: str) -> str:
+    """The short answer: the answer's first paragraph when quotes follow it ("" when there is none)."""
+    head, sep, _ = text.partition("\n\n")
+    return head.removesuffix(".") if sep else ""
+
+
 def test_committed_models_load_and_say_how_they_were_made():
     models = reader.load()
     meta = json.loads((reader.MODEL_DIR / "meta.json").read_text(encoding="utf-8"))
@@ -36,7 +42,7 @@ def test_german_factoid_gets_short_answer_first(seeded):
 def test_english_factoid_short_answer_then_german_quote(seeded):
     a = seeded.ask("Who is the Kremlin spokesman?")
     assert not a.abstained and a.language == "en"
-    short, rest = a.text.split(". ", 1)
+    short, rest = a.text.split(".\n\n", 1)
     assert short and not short.startswith("The article says")
     assert rest.startswith("The article says (German) [1]: \u201c") and "Peskow" in rest
 
@@ -62,7 +68,7 @@ def test_english_date_is_rendered_in_english(make_assistant, tmp_path):
     bot = bot_with(make_assistant, tmp_path, "konzert.txt", EVENT)
     a = bot.ask("When does the orchestra play its spring concert?")
     assert not a.abstained
-    short = a.text.split(". ", 1)[0]
+    short = short_of(a.text)
     assert "Samstag" not in short and "März" not in short, a.text
     assert "Saturday" in short or "March" in short or "21" in short, a.text
 
@@ -72,14 +78,14 @@ def test_a_number_is_answered_with_its_unit(seeded):
     Tage lang Nordkorea besucht")."""
     a = seeded.ask("How long did Lavrov stay in North Korea?")
     assert not a.abstained
-    assert a.text.split(". ", 1)[0] == "two days", a.text
+    assert short_of(a.text) == "two days", a.text
 
 
 def test_planted_instruction_is_never_the_short_answer(make_assistant, tmp_path):
     bot = bot_with(make_assistant, tmp_path, "atlantis.txt", PLANTED)
     for q in ("Was ist die Hauptstadt von Atlantis?", "What is the capital of Atlantis?"):
         a = bot.ask(q)
-        assert "Paris" not in a.text.split(". ", 1)[0], a.text
+        assert "Paris" not in short_of(a.text), a.text
         assert all("Anweisungen" not in c.quote for c in a.citations), a.text
 
 
@@ -87,7 +93,7 @@ def test_follow_up_asks_for_a_date(seeded):
     first = seeded.ask("Who received Lavrov in Wonsan?")
     a = seeded.ask("And when was that?", history=[("Who received Lavrov in Wonsan?", first.text)])
     assert not a.abstained
-    short = a.text.split(". ", 1)[0]
+    short = short_of(a.text)
     # The short answer is of the asked kind: it holds a date, a weekday or a month, not only a
     # place or a person.
     days = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
@@ -101,7 +107,7 @@ def test_a_who_question_is_not_answered_with_whom_it_names(seeded):
     """The person the question is about is not its answer (the reader used to answer
     "Wladimir Putin" here)."""
     a = seeded.ask("Who invited Putin to visit North Korea?")
-    short = a.text.split(". ", 1)[0]
+    short = short_of(a.text)
     assert not a.abstained and "Putin" not in short
 
 

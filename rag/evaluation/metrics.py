@@ -199,8 +199,9 @@ _NOT_AN_END = re.compile(r"(?:^|[\s(])(?:\d{1,2}|[A-Za-z]|Dr|Prof|Nr|St|Mr|Mrs|M
 
 def first_sentence(text: str) -> str:
     """Where both the extractive short answer and an LLM's answer put the answer itself. A period
-    after a day number or an abbreviation ("am 3. Oktober", "Dr. Merz") does not end it."""
-    text = strip_markers(text).strip()
+    after a day number or an abbreviation ("am 3. Oktober", "Dr. Merz") does not end it; a line
+    break does (the extractive short answer is a paragraph of its own: "24.\n\nLaut [1]: ...")."""
+    text = strip_markers(text).strip().split("\n", 1)[0].strip()
     for m in _SENTENCE_END.finditer(text):
         if not _NOT_AN_END.search(text[:m.start()]):
             return text[:m.start() + 1]
