@@ -32,6 +32,15 @@ from rag.text import split_sentences, tokens
     ("What did Peskov say about the meeting?", "other"),
     ("Warum reiste er ab?", "why"),
     ("Why did he leave?", "why"),
+    # Inflected and other asking words that fell through to "how" (no short answer at all).
+    ("Mit wie vielen Interceptions erzielte er Touchdowns?", "count"),
+    ("In wie vielen Haushalten leben Kinder?", "count"),
+    ("Wie lange dauerte der Besuch?", "count"),
+    ("How fast were the winds?", "count"),
+    ("Wie lautet der Nachname des Spielers?", "what"),
+    ("Wie nennt man diese Zeit?", "what"),
+    ("Wie heißen die Schulen?", "what"),
+    ("Wie entwickelten die Hugenotten ihre Ansichten?", "how"),
 ])
 def test_question_kind(question, kind):
     assert langs.question_kind(question) == kind

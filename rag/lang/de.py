@@ -7,12 +7,15 @@ CODE = "de"
 QUESTION_KINDS = [
     # What someone said is not a phrase to extract: the sentence is the answer.
     ("other", re.compile(r"\bwas (sagte|sagten|sagt|meinte|erklärte|betonte|forderte|kritisierte|berichtete|schrieb|antwortete|versprach|warnte)\b|\bwas [\w\s-]{0,40}\b(gesagt|erklärt|betont|gefordert|geschrieben|geantwortet|versprochen|gewarnt)\b")),
-    ("count", re.compile(r"\b(wie viele|wieviele|wie viel|wieviel|wie hoch|wie groß|wie lang|wie alt|wie weit|wie schwer|wie oft|welche anzahl|wie stark)\b")),
+    # Inflected too: "Mit wie vielen ...?", "Wie lange ...?" (they fell through to "how").
+    ("count", re.compile(r"\b(wie viele[nrs]?|wieviele[nrs]?|wie viel|wieviel|wie hoch|wie groß|wie lange?|wie alt|wie weit|wie schwer|wie oft|welche anzahl|wie stark|wie schnell|wie tief|wie breit|wie teuer)\b")),
     ("when", re.compile(r"\b(an welchem wochentag|welche[mns]? wochentag|wann|seit wann|bis wann|in welchem jahr|in welchem jahrhundert|in welchem monat|an welchem tag|welches datum|in welcher zeit|zu welcher zeit|um wie viel uhr)\b")),
     ("where", re.compile(r"\b(wo|wohin|woher|in welche[rmns]? (stadt|land|ort|region|staat|gegend|bundesland|teil)|an welche[rmn]? ort|aus welche[rmn]? (stadt|land))\b")),
     ("who", re.compile(r"\b(wer|wen|wem|wessen|wie hei(ß|ss)t|wie hie(ß|ss)|welche[rsmn]? (person|mann|frau|politiker|spieler|präsident|minister))\b")),
     ("which", re.compile(r"\b(welche[rsmn]?|was für)\b")),
     ("why", re.compile(r"\b(warum|wieso|weshalb|weswegen|aus welchem grund)\b")),
+    # Asking for a name or term, not a manner: "Wie lautet der Nachname ...?", "Wie nennt man ...?"
+    ("what", re.compile(r"\b(wie laute(t|te|n|ten)|wie nenn(t|en)|wie nannten?|wie bezeichne(t|n)|wie hei(ß|ss)en)\b")),
     ("how", re.compile(r"\b(wie)\b")),
     ("what", re.compile(r"\b(was|wofür|womit|worüber|wodurch|woraus|wovon|worauf|wozu)\b")),
 ]

@@ -5,7 +5,7 @@ CODE = "en"
 
 QUESTION_KINDS = [
     ("other", re.compile(r"\bwhat (did|does|do|has|have|had) [\w\s'-]{0,40}\b(say|said|tell|told|write|wrote|claim|announce|warn|promise)\b")),
-    ("count", re.compile(r"\b(how many|how much|how long|how old|how far|how high|how large|how big|how often|how tall|what percentage|what number of|what proportion)\b")),
+    ("count", re.compile(r"\b(how many|how much|how long|how old|how far|how high|how large|how big|how often|how tall|how fast|how deep|how wide|how heavy|what percentage|what number of|what proportion)\b")),
     ("when", re.compile(r"\b(which weekday|what weekday|which day of the week|when|what year|which year|what day|which day|what date|what time|which century|what century|what month|which month|what period|which period|what era)\b")),
     ("where", re.compile(r"\b(where|in which (city|country|town|state|region|place)|what (city|country|town|state|region|place))\b")),
     ("who", re.compile(r"\b(who|whom|whose|what is the name of|what was the name of|which (person|man|woman|player|president|politician))\b")),
