@@ -83,6 +83,10 @@ class QuestionTerms:
         self.words = content_words(text)
         self.long = {w for w in self.words if len(w) >= 5}
         self.names = name_keys(text) if cross_language else set()
+        # Across languages a German compound holds the English word's stem: "Kremlsprecher" for
+        # "Kremlin", "Ministerpräsident" for "minister" (prefixes of 5+ letters).
+        self.prefixes = {w[:k] for w in self.long for k in (len(w) - 2, len(w) - 1, len(w)) if k >= 5} \
+            if cross_language else set()
 
     def matches(self, word: str) -> bool:
         f = fold(word)
@@ -94,7 +98,7 @@ class QuestionTerms:
         if any(s in self.stems for s in stems):
             return True
         # German compounds: "Kremlsprecher" holds "kreml".
-        return len(f) >= 7 and any(w in f for w in self.long)
+        return len(f) >= 7 and any(w in f for w in self.long | self.prefixes)
 
 
 def _describe_tokens(s: Sentence, terms: QuestionTerms) -> None:

@@ -214,6 +214,16 @@ def test_question_names_match_their_transliteration_across_languages():
     assert not s.matched[0]
 
 
+def test_an_english_question_word_matches_the_german_compound_that_holds_it():
+    text = "Das sagte Kremlsprecher Dmitri Peskow am Montag."
+    s, _ = _sentence(text, "Who is the spokesman of the Kremlin?", cross_language=True)
+    matched = {t.text for t, m in zip(s.tokens, s.matched) if m}
+    assert "Kremlsprecher" in matched and not matched & {"Dmitri", "Peskow", "Montag"}
+    # Within German only whole question words count inside a compound, as before.
+    s, _ = _sentence(text, "Wer spricht für die Kremlin-Partei?", cross_language=False)
+    assert not s.matched.any()
+
+
 def test_a_name_the_question_names_is_not_the_short_answer():
     from rag.reader import Reading, best_span
     from rag.reader_features import Features, repeats_question
