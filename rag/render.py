@@ -20,6 +20,7 @@ def lead_with(short: str, body: str) -> str:
 
 _DE_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{3})+(?:,\d+)?$|^\d+,\d+$")
 _ORDINAL = re.compile(r"^(\d{1,2})\.$")
+_IN_YEAR = re.compile(r"^[Ii]m Jahre? (\d{3,4})\b")
 _PREPOSITION = {"am": "on", "im": "in", "seit": "since", "bis": "until", "ab": "from", "um": "at",
                 "vor": "before", "nach": "after", "in": "in"}
 _SHORT_MONTHS = {"jan", "feb", "mär", "apr", "jun", "jul", "aug", "sep", "sept", "okt", "nov", "dez"}
@@ -31,6 +32,7 @@ _EXTRA = {"jahrhundert": "century", "jahrhunderts": "century", "jahrzehnt": "dec
           "bis": "to", "etwa": "about", "rund": "about", "fast": "almost", "mehr als": "more than",
           "über": "over", "knapp": "nearly", "ungefähr": "about", "heute": "today", "gestern": "yesterday",
           "lang": "long", "alt": "old"}
+_DURATIONS = {"seconds", "minutes", "hours", "days", "weeks", "months", "years"}
 # Rendered words a phrase does not end on ("two and", "1756 to").
 _CONNECTORS = {"and", "to", "over", "about", "almost", "nearly", "on", "in", "since", "until", "from",
                "at", "before", "after"}
@@ -65,6 +67,8 @@ def _word_to_english(word: str, en, de) -> str:
     m = _ORDINAL.match(word)
     if m:
         return m.group(1)
+    if word.endswith("%") and len(word) > 1:
+        return german_number_to_english(word[:-1]) + "%"      # "43,3%"
     return german_number_to_english(word)
 
 
@@ -74,10 +78,14 @@ def to_english(phrase: str) -> str:
     Samstag von Staatschef Kim" -> "on Saturday", not "on Saturday von Staatschef Kim", which
     reads as neither language). Other words stay as the article writes them."""
     en, de = langs.rules("en"), langs.rules("de")
+    phrase = _IN_YEAR.sub(r"in \1", phrase)       # "im Jahr 2000" is "in 2000", not "im year 2000"
     words = phrase.split()
     out = [_word_to_english(w, en, de) for w in words]
     if len(words) >= 2 and words[0].lower() in _PREPOSITION and _is_time(words[1:], de):
         out[0] = _PREPOSITION[words[0].lower()]
+    counted = len(words) >= 3 and (words[1][:1].isdigit() or words[1].lower() in de.NUMBER_WORDS)
+    if counted and words[0].lower() == "vor" and out[2] in _DURATIONS:
+        return f"{out[1]} {out[2]} ago"          # "vor drei Tagen": "three days ago", not "before"
     for i in range(1, len(words) - 1):
         if words[i].lower() == "zu" and words[i - 1][:1].isdigit() and words[i + 1][:1].isdigit():
             out[i] = "to"       # "20 zu 1"; elsewhere "zu" is rarely "to" ("Steuern zu zahlen")

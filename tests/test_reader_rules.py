@@ -113,6 +113,13 @@ def test_span_candidates_cross_no_punctuation_and_no_function_word_edges():
     ("Steuern zu zahlen", "Steuern zu zahlen"),
     ("110 mph", "110 mph"),
     ("Küstenstadt Wŏnsan", "Küstenstadt Wŏnsan"),
+    ("im Jahr 2000", "in 2000"),
+    ("43,3%", "43.3%"),
+    ("340 Meilen", "340 miles"),
+    ("30 Kilometern", "30 kilometres"),
+    ("vor 3 Tagen", "3 days ago"),
+    ("vor drei Jahren", "three years ago"),
+    ("vor dem Krieg", "vor dem Krieg"),
 ])
 def test_english_rendering(german, english):
     assert to_english(german) == english

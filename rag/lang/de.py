@@ -63,7 +63,12 @@ UNITS = {"prozent": "percent", "euro": "euros", "dollar": "dollars", "franken": 
          "minuten": "minutes", "sekunden": "seconds", "einwohner": "inhabitants", "menschen": "people",
          "personen": "people", "mitglieder": "members", "stimmen": "votes", "punkte": "points",
          "tore": "goals", "spiele": "games", "mal": "times", "prozentpunkte": "percentage points",
-         "%": "%", "km": "km", "kg": "kg", "m": "m"}
+         "%": "%", "km": "km", "kg": "kg", "m": "m",
+         # Dative plurals ("nach 30 Kilometern") and units the first list lacked.
+         "kilometern": "kilometres", "metern": "metres", "zentimetern": "centimetres",
+         "meilen": "miles", "meile": "mile", "hektar": "hectares", "liter": "litres", "litern": "litres",
+         "einwohnern": "inhabitants", "mitgliedern": "members", "punkten": "points", "toren": "goals",
+         "spielen": "games", "monat": "month", "woche": "week", "tag": "day", "stunde": "hour"}
 # Prepositions before the asked-for phrase, by kind of question.
 PREPOSITIONS = {
     "where": {"in", "im", "nach", "aus", "bei", "an", "am", "auf", "vor", "zu", "zum", "zur", "über", "durch"},
