@@ -332,11 +332,11 @@ class Assistant:
         from .verification import Verifier
 
         s = self.settings
-        vocab = getattr(getattr(self.store, "lexical", None), "postings", None)
+        index = self.store.lexical
 
         def known_name(name: str) -> bool:
             terms = tokenize(name, s.corpus_language)
-            return bool(terms) and vocab is not None and all(t in vocab for t in terms)
+            return bool(terms) and all(index.document_frequency(t) for t in terms)
 
         return Verifier(self.embedder.queries, self.embedder.passages,
                         min_similarity=s.claim_min_similarity, check_tokens=s.claim_check_tokens,

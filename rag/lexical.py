@@ -213,6 +213,18 @@ def _compact(st: _State) -> _State:
     return _State.of(merge_segment(st.seg, st.alive, list(st.delta.items())))
 
 
+def _lookup(st: _State, term: str) -> tuple[int | None, dict[str, int], int]:
+    """(segment column or None, delta postings, document frequency) of a term in a snapshot."""
+    col = st.seg.vocab.get(term)
+    col = col if col is not None and col < len(st.df) else None
+    dp = st.dpost.get(term) or {}
+    return col, dp, (int(st.df[col]) if col is not None else 0) + len(dp)
+
+
+def _idf(n_docs: int, df: int) -> float:
+    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+
+
 # --- the index ---------------------------------------------------------------------------------
 class BM25Index:
     """BM25 (k1, b) with exact document frequencies. Thread-safe: any number of searches may run
@@ -247,6 +259,16 @@ class BM25Index:
         st = self._state
         return st.seg.nbytes() + st.alive.nbytes + st.df.nbytes
 
+    def document_frequency(self, term: str) -> int:
+        """How many indexed documents hold `term` (a token as `tokenize` makes it)."""
+        return _lookup(self._state, term)[2]
+
+    def idf(self, term: str) -> float:
+        """The term's BM25 weight in this index (0 for a term no document holds)."""
+        st = self._state
+        df = _lookup(st, term)[2]
+        return _idf(st.n_docs, df) if df else 0.0
+
     def search(self, query: str, k: int = 10) -> list[tuple[str, float]]:
         st = self._state    # one immutable snapshot for the whole query
         if not st.n_docs:
@@ -255,13 +277,10 @@ class BM25Index:
         seg_scores: np.ndarray | None = None
         delta_scores: dict[str, float] = {}
         for term in set(tokenize(query, self.lang)):
-            col = st.seg.vocab.get(term)
-            col = col if col is not None and col < len(st.df) else None
-            dp = st.dpost.get(term) or {}
-            df = (int(st.df[col]) if col is not None else 0) + len(dp)
+            col, dp, df = _lookup(st, term)
             if not df:
                 continue
-            idf = math.log(1 + (st.n_docs - df + 0.5) / (df + 0.5))
+            idf = _idf(st.n_docs, df)
             if col is not None and st.df[col]:
                 seg_scores = self._score_column(st, col, idf, avg, seg_scores)
             for doc_id, tf in dp.items():

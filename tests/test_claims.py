@@ -122,6 +122,20 @@ def test_a_changed_number_is_caught(seeded, server):
     assert not wrong.verified and wrong.score == 0.0
 
 
+def test_an_english_claim_with_a_swapped_name_is_not_kept_on_its_source(seeded, server):
+    """Across languages a name is checked when the articles use it. The answering stage asked
+    the lexical index for a `postings` attribute it does not have, so no name was ever checked in
+    an English answer: this claim, with the head of state swapped for the foreign minister, was
+    kept on the passage that names Kim Jong-un."""
+    server.responder = scripted(
+        "During his working visit to the DPRK, Russian Foreign Minister Sergei Lavrov was received on "
+        "Saturday by head of state Choe Son Hui [{kim}].")
+    answer = llm_bot(seeded, server.url).ask(Q_EN)
+    assert answer.mode == "llm:scripted"
+    (claim,) = answer.claims
+    assert claim.status != "kept", claim
+
+
 def test_a_correct_bilingual_answer_is_kept_whole(seeded, server):
     english = ("Lavrov was received by head of state Kim Jong-un on Saturday [{kim}]. Their meeting took "
                "place in the coastal city of Wonsan [{wonsan}].")

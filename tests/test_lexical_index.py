@@ -50,6 +50,13 @@ def test_scores_equal_textbook_bm25_through_changes_and_merges():
                 got, want = index.search(q, 8), reference_bm25(docs, q, 8)
                 assert [d for d, _ in got] == [d for d, _ in want]
                 assert all(abs(x - y) < 1e-9 for (_, x), (_, y) in zip(got, want))
+            # Document frequencies and weights of single terms, as the reader and the claim
+            # check ask for them, agree with the documents as they are now.
+            for term in ("wien", "peskow", "nichtda"):
+                df = sum(term in tokenize(t) for t in docs.values())
+                assert index.document_frequency(term) == df
+                want_idf = math.log(1 + (len(docs) - df + 0.5) / (df + 0.5)) if df else 0.0
+                assert abs(index.idf(term) - want_idf) < 1e-9
     assert merges > 5
     assert index.ids() == set(docs) and len(index) == len(docs)
 
