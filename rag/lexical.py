@@ -263,11 +263,11 @@ class BM25Index:
         """How many indexed documents hold `term` (a token as `tokenize` makes it)."""
         return _lookup(self._state, term)[2]
 
-    def idf(self, term: str) -> float:
-        """The term's BM25 weight in this index (0 for a term no document holds)."""
+    def rarity(self, term: str) -> float:
+        """The term's BM25 weight over that of a term no document holds (0..1]: unlike the weight
+        itself, comparable between an archive of five articles and one of thousands."""
         st = self._state
-        df = _lookup(st, term)[2]
-        return _idf(st.n_docs, df) if df else 0.0
+        return _idf(st.n_docs, _lookup(st, term)[2]) / _idf(st.n_docs, 0)
 
     def search(self, query: str, k: int = 10) -> list[tuple[str, float]]:
         st = self._state    # one immutable snapshot for the whole query

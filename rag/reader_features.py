@@ -63,6 +63,10 @@ class Features:
     spans: list[SpanCandidate] = field(default_factory=list)
     span_x: np.ndarray | None = None      # len(spans) x (SENTENCE_FEATURES + SPAN_FEATURES)
     span_raw: np.ndarray | None = None    # per span: the span head's raw score
+    # The question's terms (as the lexical index tokenizes them) and their rarity in the articles
+    # (BM25Index.rarity): what answerability compares with the best passage.
+    term_weights: dict[str, float] = field(default_factory=dict)
+    corpus_language: str = "de"
 
 
 def candidate_sentences(passages: list[Passage]) -> list[Sentence]:
@@ -243,9 +247,11 @@ def span_features(feats: Features, sentence_p: np.ndarray, kind: str, head: Head
 
 
 def featurize(question: str, q_lang: str, passages: list[Passage], q_vec: np.ndarray, embed_sentences,
-              corpus_language: str = "de", kind: str | None = None) -> Features:
+              corpus_language: str = "de", kind: str | None = None,
+              term_weight: Callable[[str], float] | None = None) -> Features:
     """Sentences of the passages with their features; span features come later (they need the
-    sentence model's scores). `kind` defaults to what the question's own words ask for."""
+    sentence model's scores). `kind` defaults to what the question's own words ask for;
+    `term_weight(term)` is a term's rarity in the articles (1 for every term without it)."""
     kind = kind or langs.question_kind(question)
     sentences = candidate_sentences(passages)
     terms = QuestionTerms(question, cross_language=q_lang != corpus_language)
@@ -254,4 +260,5 @@ def featurize(question: str, q_lang: str, passages: list[Passage], q_vec: np.nda
     vecs = embed_sentences([s.text for s in sentences]) if sentences else np.zeros((0, len(q_vec)))
     cos = vecs @ q_vec if len(sentences) else np.zeros(0)
     x = sentence_features(kind, q_lang != corpus_language, sentences, cos, terms)
-    return Features(question, kind, sentences, x)
+    weights = {t: term_weight(t) if term_weight else 1.0 for t in set(tokenize(question, corpus_language))}
+    return Features(question, kind, sentences, x, term_weights=weights, corpus_language=corpus_language)

@@ -87,7 +87,8 @@ def collect(xquad_dir: Path, work: Path, embedder, tokenizer, questions_per_lang
                 where = None if answerable else {"source": {"$ne": path_of[q.paragraph_id]}}
                 passages = bot.retriever.search(q.question, lang, bot.settings.top_k, where=where,
                                                 query_vector=q_vec)
-                f = featurize(q.question, lang, passages, q_vec, cache.passages(embedder))
+                f = featurize(q.question, lang, passages, q_vec, cache.passages(embedder),
+                              term_weight=bot.store.lexical.rarity)
                 y = np.array([answerable and metrics.contains_answer(s.text, golds) for s in f.sentences],
                              dtype=np.int8)
                 e = Example(q.id, lang, int(q.paragraph_id[:2]), answerable, golds, f, y)

@@ -55,8 +55,9 @@ def test_scores_equal_textbook_bm25_through_changes_and_merges():
             for term in ("wien", "peskow", "nichtda"):
                 df = sum(term in tokenize(t) for t in docs.values())
                 assert index.document_frequency(term) == df
-                want_idf = math.log(1 + (len(docs) - df + 0.5) / (df + 0.5)) if df else 0.0
-                assert abs(index.idf(term) - want_idf) < 1e-9
+                want_idf = math.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
+                unseen = math.log(1 + (len(docs) + 0.5) / 0.5)
+                assert abs(index.rarity(term) - want_idf / unseen) < 1e-9 and 0 < index.rarity(term) <= 1
     assert merges > 5
     assert index.ids() == set(docs) and len(index) == len(docs)
 

@@ -335,3 +335,22 @@ def test_every_data_file_is_package_data():
     missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) and f.count("/") == pat.count("/")
                                            for pat in patterns)]
     assert not missing, f"not in pyproject's package-data: {missing}"
+
+
+def test_answerability_sees_the_rarest_question_word_the_passage_lacks():
+    from rag.lexical import BM25Index
+    from rag.reader import question_weight_missing
+    from rag.reader_features import featurize
+
+    index = BM25Index()
+    for i, text in enumerate(["Pjöngjang ist die Hauptstadt Nordkoreas.", "Lawrow besuchte Pjöngjang.",
+                              "Kim empfing Lawrow in Wŏnsan.", "Pjöngjang hat drei Millionen Einwohner."]):
+        index.add(f"d{i}", text)
+    f = featurize("Wie viele Einwohner hat Pjöngjang?", "de", [], np.zeros(4), None, term_weight=index.rarity)
+    assert set(f.term_weights) == {"einwohn", "pjongjang"}
+    assert 1 > f.term_weights["einwohn"] > f.term_weights["pjongjang"] > 0     # rarer weighs more
+    passage = "Lawrow besuchte Pjöngjang. Er sprach mit Kim."
+    most, share, in_sentence = question_weight_missing(f.term_weights, passage, "Er sprach mit Kim.")
+    assert most == f.term_weights["einwohn"] and 0.5 < share < 1 and in_sentence == 1.0
+    assert question_weight_missing(f.term_weights, "Pjöngjang hat drei Millionen Einwohner.",
+                                   "Pjöngjang hat drei Millionen Einwohner.") == [0.0, 0.0, 0.0]
