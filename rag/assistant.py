@@ -356,7 +356,8 @@ class Assistant:
             raise RagError(f"RAG_READER={s.reader!r} is not a reader (choose learned or baseline).")
         return reader.answer(question, lang, passages, q_vec, self._sentence_vectors,
                              self._span_encoder().token_states, kind=kind,
-                             q_lang=q_lang, corpus_language=s.corpus_language, term_weight=self.store.lexical.rarity)
+                             q_lang=q_lang, corpus_language=s.corpus_language,
+                             term_weight=self.store.lexical.rarity)
 
     def _span_encoder(self):
         # One thread at a time: resolving the path may build the model directory.
