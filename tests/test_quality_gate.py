@@ -28,7 +28,7 @@ HYBRID_VS_DENSE_EPS = 0.01
 # The learned reader on the test half of the seed gold set (eval/gold/seeds-test.jsonl, 28
 # questions), same run as MEASURED_ANSWERS: contains 0.667, citation precision 0.85, language
 # match 1.0, abstention precision 0.80, recall 0.571. Abstention precision was 1.0 before the
-# models were retrained with the question-rarity features (commit after c79ce48): one answerable
+# models were retrained with the question-rarity features (commit 268a2e3): one answerable
 # English question (Russia's UN envoy) is now declined; on the seed gold dev half the retrained
 # models decline fewer answerable questions (3.4 % instead of 10.3 %), so the threshold follows
 # the measurement down instead of keeping the old models.
@@ -112,7 +112,7 @@ XQUAD_ANSWER_QUESTIONS = 80
 # Measured 2026-11-26 with the adapted span head on OpenVINO, an abstention threshold per
 # language group, the question's names, numbers and rare words looked up in the best passage,
 # numbers answered with their unit, no name of the question as its answer, the short answer as
-# a paragraph of its own (150 + 75 questions per language, models retrained after c79ce48).
+# a paragraph of its own (150 + 75 questions per language, commit 268a2e3).
 MEASURED_ANSWERS = {
     ("de", "contains"): 0.867, ("de", "f1"): 0.521, ("de", "abstention_precision"): 0.925,
     ("de", "abstention_recall"): 0.653, ("en", "contains"): 0.327, ("en", "f1"): 0.264,
