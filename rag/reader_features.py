@@ -87,10 +87,11 @@ class QuestionTerms:
         self.words = content_words(text)
         self.long = {w for w in self.words if len(w) >= 5}
         self.names = name_keys(text) if cross_language else set()
-        # Across languages a German compound holds the English word's stem: "Kremlsprecher" for
-        # "Kremlin", "Ministerpräsident" for "minister" (prefixes of 5+ letters).
-        self.prefixes = {w[:k] for w in self.long for k in (len(w) - 2, len(w) - 1, len(w)) if k >= 5} \
-            if cross_language else set()
+        # What a German compound may hold ("Kremlsprecher" holds "kreml"): the long words, and
+        # across languages also their stems, prefixes of 5+ letters ("Kremlin" -> "kreml"). One
+        # set, built once: `matches` runs for every word of every candidate sentence.
+        self.inside = self.long | ({w[:k] for w in self.long for k in (len(w) - 2, len(w) - 1) if k >= 5}
+                                   if cross_language else set())
 
     def matches(self, word: str) -> bool:
         f = fold(word)
@@ -101,8 +102,7 @@ class QuestionTerms:
         stems = tokenize(word, "de") + tokenize(word, "en")
         if any(s in self.stems for s in stems):
             return True
-        # German compounds: "Kremlsprecher" holds "kreml".
-        return len(f) >= 7 and any(w in f for w in self.long | self.prefixes)
+        return len(f) >= 7 and any(w in f for w in self.inside)
 
 
 def _describe_tokens(s: Sentence, terms: QuestionTerms) -> None:
