@@ -327,21 +327,20 @@ class Assistant:
     def _verifier(self, lang: str):
         """The claim checker: e5 (the retrieval model) with the calibrated thresholds. One per
         question, so its cache of passage windows lives as long as the answer. Across languages
-        only names the articles themselves use are checked: those in the lexical index."""
-        from .lexical import tokenize
+        only names the articles themselves use are checked: those in the lexical index, also
+        transliterated (Lavrov for Lawrow)."""
+        from .checkable import known_names, name_key
         from .verification import Verifier
 
         s = self.settings
         index = self.store.lexical
-
-        def known_name(name: str) -> bool:
-            terms = tokenize(name, s.corpus_language)
-            return bool(terms) and all(index.document_frequency(t) for t in terms)
-
+        cross = lang != s.corpus_language
+        known_name = (known_names(index.document_frequency, index.term_keys(name_key), s.corpus_language)
+                      if cross else None)
         return Verifier(self.embedder.queries, self.embedder.passages,
                         min_similarity=s.claim_min_similarity, check_tokens=s.claim_check_tokens,
-                        cross_language=lang != s.corpus_language,
-                        min_similarity_cross=s.claim_min_similarity_cross, known_name=known_name,
+                        cross_language=cross, min_similarity_cross=s.claim_min_similarity_cross,
+                        known_name=known_name,
                         rule=s.claim_check, language=lang)
 
     def _extract(self, question: str, kind: str, q_lang: str, lang: str, passages: list[Passage],

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Callable
 
 from . import lang as langs
-from .lexical import function_words
+from .lexical import function_words, tokenize
 
 _NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,’'](?=\d)\d+)*")
 WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
@@ -189,6 +189,19 @@ def _prefix_like(key: str, w: str) -> bool:
     """`w` starts with `key` up to a changed ending or a transliteration difference."""
     return any(SequenceMatcher(None, key, w[:cut]).ratio() >= 0.8
                for cut in (len(key) - 1, len(key), len(key) + 1, len(key) + 2))
+
+
+def known_names(has_term: Callable[[str], bool], term_keys: frozenset[str], lang: str) -> Callable[[str], bool]:
+    """Which names of a claim in another language than the articles can be checked: those whose
+    every stemmed term the articles hold (`has_term`), spelled as there or transliterated
+    (`term_keys`: `name_key` of the articles' terms, so "Lavrov" and "Shoigu" count for the
+    articles' Lawrow and Schoigu). A translated "United Kingdom" is in neither and is not checked."""
+    def known(name: str) -> bool:
+        if any(name_key(alias) in term_keys for alias in _ALIASES.get(name.lower(), ())):
+            return True         # Moscow: the articles say Moskau
+        terms = tokenize(name, lang)
+        return bool(terms) and all(has_term(t) or name_key(t) in term_keys for t in terms)
+    return known
 
 
 @dataclass(frozen=True)

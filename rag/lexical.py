@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -238,6 +238,7 @@ class BM25Index:
         self.compact_at = compact_at
         self.marker: dict = {}     # what the cache file was derived from (set by the store)
         self._state = _State.of(_EMPTY)
+        self._keys: tuple | None = None     # (snapshot, key function, term_keys) of the last call
         self._write = threading.Lock()
         if path and path.exists():
             self._load()
@@ -262,6 +263,18 @@ class BM25Index:
     def document_frequency(self, term: str) -> int:
         """How many indexed documents hold `term` (a token as `tokenize` makes it)."""
         return _lookup(self._state, term)[2]
+
+    def term_keys(self, key: Callable[[str], str]) -> frozenset[str]:
+        """`key(term)` of every term some document holds: a lookup modulo spelling (the claim
+        check's "Lavrov" for the articles' "lawrow"). Computed once per snapshot and key function;
+        a write makes the next call recompute it."""
+        st, hit = self._state, self._keys
+        if hit is not None and hit[0] is st and hit[1] is key:
+            return hit[2]
+        live = [t for t, col in st.seg.vocab.items() if col < len(st.df) and st.df[col] > 0]
+        keys = frozenset(map(key, live + [t for t, posts in st.dpost.items() if posts]))
+        self._keys = (st, key, keys)     # one tuple, swapped whole: safe beside other readers
+        return keys
 
     def rarity(self, term: str) -> float:
         """The term's BM25 weight over that of a term no document holds (0..1]: unlike the weight

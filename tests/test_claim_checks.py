@@ -67,6 +67,17 @@ def test_possessive_names_are_compared_without_the_s():
     assert agreement("The show moved to ABC's studios", "Die Show zog in die Studios von NBC.").missing == ("ABC",)
 
 
+def test_names_count_as_known_in_their_transliteration():
+    """Failed before: across languages a name was checked only when the articles spelled it the
+    same way, so Lavrov, Shoigu and Moscow (the articles: Lawrow, Schoigu, Moskau) never were."""
+    from rag.evaluation.claims_eval import vocabulary_check
+
+    known = vocabulary_check(["Lawrow und Schoigu trafen in Moskau und Pjöngjang ein."])
+    assert all(known(n) for n in ("Lavrov", "Shoigu", "Moscow", "Pyongyang", "Lawrow"))
+    # A word the articles do not use, in any spelling, is not checked (a translation).
+    assert not any(known(n) for n in ("Kingdom", "Kremlin", "Peskov"))
+
+
 def test_rarity_tells_common_words_from_names():
     for common in ("Court", "Great", "Church", "Western"):
         assert cf.rarity(common, "en") <= cf.COMMON_RARITY, common

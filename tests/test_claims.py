@@ -136,6 +136,18 @@ def test_an_english_claim_with_a_swapped_name_is_not_kept_on_its_source(seeded, 
     assert claim.status != "kept", claim
 
 
+def test_an_english_claim_with_a_transliterated_wrong_name_is_not_kept(seeded, server):
+    """Across languages only names the articles use are checked, and "use" meant the exact
+    spelling: "Shoigu" (the articles write Schoigu) was never checked, so this claim, with the
+    head of state swapped for the defence minister, was kept (re-pointed to a headline that names
+    Lawrow). Now nothing supported is left, and the answer is the extractive one with the notice."""
+    server.responder = scripted(
+        "During his working visit to North Korea, Lavrov was received by Shoigu on Saturday [{kim}].")
+    answer = llm_bot(seeded, server.url).ask(Q_EN)
+    assert answer.mode == "extractive", answer.claims
+    assert answer.notice == prompts.notice("unverified", "en")
+
+
 def test_a_correct_bilingual_answer_is_kept_whole(seeded, server):
     english = ("Lavrov was received by head of state Kim Jong-un on Saturday [{kim}]. Their meeting took "
                "place in the coastal city of Wonsan [{wonsan}].")

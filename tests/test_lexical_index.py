@@ -58,6 +58,9 @@ def test_scores_equal_textbook_bm25_through_changes_and_merges():
                 want_idf = math.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
                 unseen = math.log(1 + (len(docs) + 0.5) / 0.5)
                 assert abs(index.rarity(term) - want_idf / unseen) < 1e-9 and 0 < index.rarity(term) <= 1
+            # The terms some document holds now (removed documents' terms gone), by a key.
+            live = {t for text in docs.values() for t in tokenize(text)}
+            assert index.term_keys(str.upper) == {t.upper() for t in live}
     assert merges > 5
     assert index.ids() == set(docs) and len(index) == len(docs)
 

@@ -157,10 +157,11 @@ class VectorCache:
 def vocabulary_check(texts: list[str], lang: str = "de"):
     """`known_name` as the answering stage builds it from the lexical index: a name counts as
     checkable across languages when every stemmed term of it occurs in the corpus."""
+    from ..checkable import known_names, name_key
     from ..lexical import tokenize
 
     vocab = {t for text in texts for t in tokenize(text, lang)}
-    return lambda name: bool(tokenize(name, lang)) and all(t in vocab for t in tokenize(name, lang))
+    return known_names(vocab.__contains__, frozenset(map(name_key, vocab)), lang)
 
 
 def source_of(item: Item) -> str:
