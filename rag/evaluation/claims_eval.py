@@ -156,7 +156,8 @@ class VectorCache:
 
 def vocabulary_check(texts: list[str], lang: str = "de"):
     """`known_name` as the answering stage builds it from the lexical index: a name counts as
-    checkable across languages when every stemmed term of it occurs in the corpus."""
+    checkable across languages when every stemmed term of it occurs in the corpus, spelled as
+    there or transliterated (checkable.known_names)."""
     from ..checkable import known_names, name_key
     from ..lexical import tokenize
 
