@@ -12,6 +12,7 @@ file written by save() is only a cache."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import os
@@ -21,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import AbstractSet, Callable, Iterable
 
 import numpy as np
 
@@ -225,6 +226,14 @@ def _idf(n_docs: int, df: int) -> float:
     return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
 
 
+@dataclass
+class _Keyed:
+    """BM25Index.term_keys for one key function: how far the segment vocabulary is keyed."""
+    columns: int = 0
+    keys: set = field(default_factory=set)
+    delta_terms: set = field(default_factory=set)    # delta terms not yet in a segment, keyed
+
+
 # --- the index ---------------------------------------------------------------------------------
 class BM25Index:
     """BM25 (k1, b) with exact document frequencies. Thread-safe: any number of searches may run
@@ -238,7 +247,8 @@ class BM25Index:
         self.compact_at = compact_at
         self.marker: dict = {}     # what the cache file was derived from (set by the store)
         self._state = _State.of(_EMPTY)
-        self._keys: tuple | None = None     # (snapshot, key function, term_keys) of the last call
+        self._keys: dict[Callable[[str], str], _Keyed] = {}    # term_keys, per key function
+        self._keys_lock = threading.Lock()
         self._write = threading.Lock()
         if path and path.exists():
             self._load()
@@ -264,17 +274,23 @@ class BM25Index:
         """How many indexed documents hold `term` (a token as `tokenize` makes it)."""
         return _lookup(self._state, term)[2]
 
-    def term_keys(self, key: Callable[[str], str]) -> frozenset[str]:
-        """`key(term)` of every term some document holds: a lookup modulo spelling (the claim
-        check's "Lavrov" for the articles' "lawrow"). Computed once per snapshot and key function;
-        a write makes the next call recompute it (about 1.3 s per 200,000 terms for name_key)."""
-        st, hit = self._state, self._keys
-        if hit is not None and hit[0] is st and hit[1] is key:
-            return hit[2]
-        live = [t for t, col in st.seg.vocab.items() if col < len(st.df) and st.df[col] > 0]
-        keys = frozenset(map(key, live + [t for t, posts in st.dpost.items() if posts]))
-        self._keys = (st, key, keys)     # one tuple, swapped whole: safe beside other readers
-        return keys
+    def term_keys(self, key: Callable[[str], str]) -> AbstractSet[str]:
+        """`key(term)` of every term the index has held: a lookup modulo spelling (the claim
+        check's "Lavrov" for the articles' "lawrow"). Kept per key function and extended by the
+        terms added since the last call (a removed document's terms stay: for this lookup they
+        only make a name checkable), so an archive's vocabulary is keyed once, not after every
+        write. Read-only for callers; membership tests are safe while another call extends it."""
+        with self._keys_lock:
+            done = self._keys.setdefault(key, _Keyed())
+            st = self._state
+            vocab = st.seg.vocab          # columns in insertion order, only ever extended
+            if len(vocab) > done.columns:
+                done.keys.update(map(key, itertools.islice(vocab, done.columns, None)))
+                done.columns = len(vocab)
+            fresh = [t for t in st.dpost if t not in done.delta_terms and t not in vocab]
+            done.keys.update(map(key, fresh))
+            done.delta_terms.update(fresh)
+            return done.keys
 
     def rarity(self, term: str) -> float:
         """The term's BM25 weight over that of a term no document holds (0..1]: unlike the weight
@@ -348,12 +364,14 @@ class BM25Index:
     def rebuild(self, docs: dict[str, str]) -> None:
         """Replace everything with `docs` {id: text}, built in one pass."""
         seg = build_segment([(d, term_counts(t, self.lang)) for d, t in docs.items()])
-        with self._write:
+        with self._write, self._keys_lock:
             self._state = _State.of(seg)
+            self._keys.clear()      # a new vocabulary: term_keys starts over
 
     def clear(self) -> None:
-        with self._write:
+        with self._write, self._keys_lock:
             self._state = _State.of(_EMPTY)
+            self._keys.clear()
 
     # --- the cache file ---
     def save(self) -> None:

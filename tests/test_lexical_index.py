@@ -33,6 +33,7 @@ def test_scores_equal_textbook_bm25_through_changes_and_merges():
     rng = random.Random(3)
     index = BM25Index(compact_at=7)      # merges the delta into the segment often
     docs: dict[str, str] = {}
+    held: set[str] = set()
     merges = 0
     for step in range(500):
         if docs and rng.random() < 0.3:
@@ -42,6 +43,7 @@ def test_scores_equal_textbook_bm25_through_changes_and_merges():
         else:
             doc_id = f"d{rng.randrange(200)}"
             docs[doc_id] = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(3, 30)))
+            held |= set(tokenize(docs[doc_id]))
             before = len(index._state.seg.ids)
             index.add(doc_id, docs[doc_id])
             merges += len(index._state.seg.ids) != before
@@ -58,11 +60,27 @@ def test_scores_equal_textbook_bm25_through_changes_and_merges():
                 want_idf = math.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
                 unseen = math.log(1 + (len(docs) + 0.5) / 0.5)
                 assert abs(index.rarity(term) - want_idf / unseen) < 1e-9 and 0 < index.rarity(term) <= 1
-            # The terms some document holds now (removed documents' terms gone), by a key.
-            live = {t for text in docs.values() for t in tokenize(text)}
-            assert index.term_keys(str.upper) == {t.upper() for t in live}
+            # Every term the index has held, by a key, kept up to date through adds and merges.
+            assert index.term_keys(str.upper) == {t.upper() for t in held}
     assert merges > 5
     assert index.ids() == set(docs) and len(index) == len(docs)
+
+
+def test_term_keys_follow_adds_merges_and_rebuilds():
+    """term_keys is extended by what was added since the last call (not recomputed per write),
+    keeps terms through merges into the segment, and starts over when the index is rebuilt."""
+    index = BM25Index(compact_at=2)
+    index.add("a", "Lawrow besucht Pjöngjang")
+    assert index.term_keys(str.upper) == {t.upper() for t in tokenize("Lawrow besucht Pjöngjang")}
+    for n, text in enumerate(["Schoigu reist", "Peskow sagt", "Kirby warnt", "Sacharowa droht"]):
+        index.add(f"d{n}", text)          # the delta is merged into the segment along the way
+    keys = index.term_keys(str.upper)
+    assert {"SCHOIGU", "PESKOW", "KIRBY", "SACHAROWA", "LAWROW"} <= keys
+    assert len(index._state.seg.ids) > 1
+    index.rebuild({"x": "Nebensja spricht"})
+    assert index.term_keys(str.upper) == {t.upper() for t in tokenize("Nebensja spricht")}
+    index.clear()
+    assert index.term_keys(str.upper) == set()
 
 
 def test_searches_run_safely_while_changes_are_applied():
