@@ -10,7 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
-from typing import Callable
+from typing import AbstractSet, Callable
 
 from . import lang as langs
 from .lexical import function_words, tokenize
@@ -191,7 +191,7 @@ def _prefix_like(key: str, w: str) -> bool:
                for cut in (len(key) - 1, len(key), len(key) + 1, len(key) + 2))
 
 
-def known_names(has_term: Callable[[str], bool], term_keys: frozenset[str], lang: str) -> Callable[[str], bool]:
+def known_names(has_term: Callable[[str], bool], term_keys: AbstractSet[str], lang: str) -> Callable[[str], bool]:
     """Which names of a claim in another language than the articles can be checked: those whose
     every stemmed term the articles hold (`has_term`), spelled as there or transliterated
     (`term_keys`: `name_key` of the articles' terms, so "Lavrov" and "Shoigu" count for the
