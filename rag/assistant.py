@@ -329,14 +329,12 @@ class Assistant:
         question, so its cache of passage windows lives as long as the answer. Across languages
         only names the articles themselves use are checked: those in the lexical index, also
         transliterated (Lavrov for Lawrow)."""
-        from .checkable import known_names, name_key
+        from .checkable import known_names
         from .verification import Verifier
 
         s = self.settings
-        index = self.store.lexical
         cross = lang != s.corpus_language
-        known_name = (known_names(index.document_frequency, index.term_keys(name_key), s.corpus_language)
-                      if cross else None)
+        known_name = known_names(self.store.lexical, s.corpus_language) if cross else None
         return Verifier(self.embedder.queries, self.embedder.passages,
                         min_similarity=s.claim_min_similarity, check_tokens=s.claim_check_tokens,
                         cross_language=cross, min_similarity_cross=s.claim_min_similarity_cross,

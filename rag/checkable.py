@@ -10,7 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
-from typing import AbstractSet, Callable
+from typing import Callable
 
 from . import lang as langs
 from .lexical import function_words, tokenize
@@ -191,16 +191,18 @@ def _prefix_like(key: str, w: str) -> bool:
                for cut in (len(key) - 1, len(key), len(key) + 1, len(key) + 2))
 
 
-def known_names(has_term: Callable[[str], bool], term_keys: AbstractSet[str], lang: str) -> Callable[[str], bool]:
+def known_names(index, lang: str) -> Callable[[str], bool]:
     """Which names of a claim in another language than the articles can be checked: those whose
-    every stemmed term the articles hold (`has_term`), spelled as there or transliterated
-    (`term_keys`: `name_key` of the articles' terms, so "Lavrov" and "Shoigu" count for the
+    every stemmed term the articles' lexical index (rag/lexical.py BM25Index) holds, spelled as
+    there or transliterated (its `term_keys(name_key)`, so "Lavrov" and "Shoigu" count for the
     articles' Lawrow and Schoigu). A translated "United Kingdom" is in neither and is not checked."""
+    term_keys = index.term_keys(name_key)
+
     def known(name: str) -> bool:
         if any(name_key(alias) in term_keys for alias in _ALIASES.get(name.lower(), ())):
             return True         # Moscow: the articles say Moskau
         terms = tokenize(name, lang)
-        return bool(terms) and all(has_term(t) or name_key(t) in term_keys for t in terms)
+        return bool(terms) and all(index.document_frequency(t) or name_key(t) in term_keys for t in terms)
     return known
 
 

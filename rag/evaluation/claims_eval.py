@@ -155,14 +155,15 @@ class VectorCache:
 
 
 def vocabulary_check(texts: list[str], lang: str = "de"):
-    """`known_name` as the answering stage builds it from the lexical index: a name counts as
-    checkable across languages when every stemmed term of it occurs in the corpus, spelled as
-    there or transliterated (checkable.known_names)."""
-    from ..checkable import known_names, name_key
-    from ..lexical import tokenize
+    """`known_name` exactly as the answering stage builds it, from a lexical index of `texts`: a
+    name counts as checkable across languages when every stemmed term of it occurs in the corpus,
+    spelled as there or transliterated (checkable.known_names)."""
+    from ..checkable import known_names
+    from ..lexical import BM25Index
 
-    vocab = {t for text in texts for t in tokenize(text, lang)}
-    return known_names(vocab.__contains__, frozenset(map(name_key, vocab)), lang)
+    index = BM25Index(lang=lang)
+    index.apply({str(i): text for i, text in enumerate(texts)})
+    return known_names(index, lang)
 
 
 def source_of(item: Item) -> str:
