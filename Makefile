@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test test-fast install install-dev clean-store
+.PHONY: run test test-fast install install-dev clean-store dictionary
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,14 +20,18 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install: $(VENV)/.installed dictionary
+install-dev: $(VENV)/.installed-dev dictionary
 
-run: $(VENV)/.installed
+# German-English dictionary for English short answers (rag/glossary.py), into .cache/dictionary.
+dictionary:
+	bash scripts/fetch-dictionary.sh
+
+run: $(VENV)/.installed dictionary
 	$(PY) app.py
 
 # Everything: models, browser, LLM servers, evaluation (what .ci/run calls).
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev dictionary
 	bash scripts/install-test-deps.sh
 	$(PY) -m pytest -q --durations=15 tests
 

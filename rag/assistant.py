@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from . import extractive, ingest as ingesting, lang as langs, language, reader
+from . import extractive, glossary, ingest as ingesting, lang as langs, language, reader
 from .concurrency import GuardedStore, WriterLock, translate
 from .embedding import Embedder, span_model_path
 from .results import Answer, IngestReport, Passage, RagError
@@ -354,7 +354,8 @@ class Assistant:
         return reader.answer(question, lang, passages, q_vec, self._sentence_vectors,
                              self._span_encoder().token_states, kind=kind,
                              q_lang=q_lang, corpus_language=s.corpus_language,
-                             term_weight=self.store.lexical.rarity)
+                             term_weight=self.store.lexical.rarity,
+                             glossary=glossary.load(s.dictionary))
 
     def _span_encoder(self):
         # One thread at a time: resolving the path may build the model directory.

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -27,6 +26,7 @@ from .checkable import agreement, fold, months, names, numbers
 from .citations import Span
 from .lexical import function_words
 from .text import split_sentences
+from .word_frequency import COMMON_RARITY, rarity
 
 MAX_WINDOW = 3          # sentences per evidence window
 DUPLICATE_COSINE = 0.97  # another passage's window this close to the evidence is the same text
@@ -70,36 +70,6 @@ def trigrams(key: str) -> frozenset[str]:
 
 def dice(a: frozenset[str], b: frozenset[str]) -> float:
     return 2 * len(a & b) / (len(a) + len(b)) if a and b else 0.0
-
-
-# --- how common a word is --------------------------------------------------------------------
-MIN_COUNT = 100          # rarer words of the frequency lists count as unknown (smaller, faster)
-UNKNOWN_RARITY = 8.0     # -log10 usage frequency given to a word the lists lack
-COMMON_RARITY = 5.0      # at most this: a common word (court, great, church), not a name
-
-
-@lru_cache(maxsize=4)
-def _frequencies(lang: str) -> dict[str, float]:
-    """-log10 usage frequency of the words of a language, from pyspellchecker's word lists (only
-    what is needed; the library's own spell checker would hold ~100 MB)."""
-    import gzip
-    import importlib.resources
-    import json
-
-    path = importlib.resources.files("spellchecker") / "resources" / f"{lang}.json.gz"
-    try:
-        counts = json.loads(gzip.decompress(path.read_bytes()))
-    except (FileNotFoundError, OSError):
-        return {}
-    total = sum(counts.values()) or 1
-    return {w: round(-math.log10(c / total), 2) for w, c in counts.items() if c >= MIN_COUNT}
-
-
-def rarity(word: str, lang: str) -> float:
-    """How rare `word` is in `lang` (-log10 usage frequency): a missing "Court" in an English
-    claim is a word the German source translated (Gerichtshof), a missing "Dewar" a name it lacks."""
-    w = re.sub(r"['’]s$", "", word.lower())
-    return _frequencies(lang).get(w, UNKNOWN_RARITY)
 
 
 # --- the features ----------------------------------------------------------------------------

@@ -232,9 +232,10 @@ def head_scorer(head: span_head.SpanHead, token_states):
 
 def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray, embed_sentences,
            token_states, kind: str | None = None, q_lang: str | None = None, corpus_language: str = "de",
-           models: ReaderModels | None = None, term_weight=None) -> tuple[str, list[Citation], bool]:
+           models: ReaderModels | None = None, term_weight=None, glossary=None) -> tuple[str, list[Citation], bool]:
     """(text, citations, abstained) for `question` over the retrieved `passages`, in `lang`
-    (`q_lang`, the question's own language, defaults to it)."""
+    (`q_lang`, the question's own language, defaults to it); `glossary` (rag/glossary.py) glosses
+    an English short answer's German words."""
     models = models or load()
     ph = langs.rules(lang).PHRASES
     if not passages:
@@ -246,7 +247,7 @@ def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray,
     short, chosen = _choose(r, models)
     if not chosen:
         return _abstain(r, lang)
-    return _compose(r, lang, short, chosen)
+    return _compose(r, lang, short, chosen, glossary)
 
 
 def _choose(r: Reading, models: ReaderModels) -> tuple[str, list[int]]:
@@ -317,7 +318,7 @@ def best_of_kind(r: Reading, span_p: np.ndarray) -> int:
     return int(np.flatnonzero(fits)[np.argmax(span_p[fits])])
 
 
-def _compose(r: Reading, lang: str, short: str, chosen: list[int]) -> tuple[str, list[Citation], bool]:
+def _compose(r: Reading, lang: str, short: str, chosen: list[int], glossary=None) -> tuple[str, list[Citation], bool]:
     ph = langs.rules(lang).PHRASES
     citations, parts = [], []
     by_source: dict[str, int] = {}
@@ -327,13 +328,14 @@ def _compose(r: Reading, lang: str, short: str, chosen: list[int]) -> tuple[str,
         citations.append(s.passage.cite(n, s.start, s.end))
         lead = (ph["says"] if lang != "de" else ph["according"]) if not parts else ph["also"]
         parts.append(f"{lead.format(n=n)}: {ph['quote'].format(q=s.text)}")
-    return lead_with(_short_for(short, lang) if short else "", " ".join(parts)), citations, False
+    return lead_with(_short_for(short, lang, glossary) if short else "", " ".join(parts)), citations, False
 
 
-def _short_for(short: str, lang: str) -> str:
-    """The short answer as the reader sees it: dates and numbers in their language; a phrase that
-    stays German for an English reader is quoted as the article's words."""
-    out = short_answer(short, lang)
+def _short_for(short: str, lang: str, glossary=None) -> str:
+    """The short answer as the reader sees it: dates and numbers in their language, German words
+    glossed for an English reader where a dictionary is installed; a phrase that stays German is
+    quoted as the article's words."""
+    out = short_answer(short, lang, glossary)
     if lang != "de" and language.detect(out, default=lang) != lang:
         out = langs.rules(lang).PHRASES["quote"].format(q=out)
     return out

@@ -1,7 +1,8 @@
 """Short answers in the reader's language: dates, weekdays, numbers and units taken from a German
 article are written the English way for English questions ("am Samstag" -> "on Saturday",
-"3. Oktober 2023" -> "3 October 2023", "1,5 Millionen Euro" -> "1.5 million euros"). Names and
-other words stay as the article writes them."""
+"3. Oktober 2023" -> "3 October 2023", "1,5 Millionen Euro" -> "1.5 million euros"). Names stay
+as the article writes them; other words are glossed by a dictionary where one is installed
+(rag/glossary.py)."""
 from __future__ import annotations
 
 import re
@@ -116,5 +117,10 @@ def _is_time(words: list[str], de) -> bool:
     return w in de.MONTHS or w in de.WEEKDAYS or w.isdigit() or bool(_ORDINAL.match(words[0]))
 
 
-def short_answer(phrase: str, lang: str) -> str:
-    return to_english(phrase) if lang == "en" else phrase
+def short_answer(phrase: str, lang: str, glossary=None) -> str:
+    """`phrase` of a German article as the short answer in `lang`: for English, its dates and
+    numbers rendered, and with a `glossary` (rag/glossary.py) its other German words in English."""
+    if lang != "en":
+        return phrase
+    out = to_english(phrase)
+    return glossary.gloss(phrase, out) if glossary else out

@@ -49,6 +49,10 @@ class Settings:
     # The no-LLM reader: "learned" (rag/reader.py, models in rag/data/reader/) or "baseline" (the
     # hand-tuned rules of rag/extractive.py it replaced; kept for side-by-side evaluation).
     reader: str = "learned"
+    # German-English dictionary (Ding's text format) for English short answers word by word
+    # (rag/glossary.py); `make` fetches it here. Without the file, English short answers keep the
+    # article's words. Set to an empty path to turn glosses off.
+    dictionary: Path = PROJECT_ROOT / ".cache" / "dictionary" / "de-en"
     # Baseline reader only: it abstains when the best passage's cosine similarity to the question is below
     # min_relevance, or the best sentence's score (cosine + word overlap, see extractive.score)
     # is below min_sentence_relevance. (Calibrated on the seed gold set; the learned reader's
@@ -120,6 +124,7 @@ class Settings:
         s.store_dir = Path(s.store_dir)
         s.seeds_dir = Path(s.seeds_dir)
         s.model_cache = Path(s.model_cache)
+        s.dictionary = Path(s.dictionary)
         return s
 
 

@@ -65,7 +65,8 @@ def seeded(tmp_path_factory, embedder):
 # below, i.e. no embedding model, browser, LLM server or data set. Every other test (subprocesses,
 # the browser, servers, models) is only in the full run, `make test`.
 UNIT_MODULES = {"test_chat", "test_chunking", "test_citations", "test_cleaning", "test_e5_weights",
-                "test_extractive", "test_feedback", "test_fusion_lexical", "test_language", "test_metrics",
+                "test_extractive", "test_feedback", "test_fusion_lexical", "test_glossary", "test_language",
+                "test_metrics",
                 "test_ui_render"}
 HEAVY_FIXTURES = {"embedder", "make_assistant", "seeded", "model_dir", "st_model", "nano"}
 HEAVY_TESTS = {"test_incomplete_directory_is_replaced"}   # writes the whole half-GB model

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag import claim_features as cf
+from rag import claim_features as cf, word_frequency
 from rag.settings import Settings
 from rag.checkable import agreement
 from rag.verification import MODEL_DIR, MODEL_FEATURES, Verifier, load_model
@@ -80,10 +80,10 @@ def test_names_count_as_known_in_their_transliteration():
 
 def test_rarity_tells_common_words_from_names():
     for common in ("Court", "Great", "Church", "Western"):
-        assert cf.rarity(common, "en") <= cf.COMMON_RARITY, common
+        assert word_frequency.rarity(common, "en") <= word_frequency.COMMON_RARITY, common
     for name in ("Lavoisier", "Dewar", "Lawrow", "Kearney"):
-        assert cf.rarity(name, "en") > cf.COMMON_RARITY + 1, name
-    assert cf.rarity("the", "en") < cf.rarity("der", "en") and cf.rarity("der", "de") < cf.rarity("der", "en")
+        assert word_frequency.rarity(name, "en") > word_frequency.COMMON_RARITY + 1, name
+    assert word_frequency.rarity("the", "en") < word_frequency.rarity("der", "en") and word_frequency.rarity("der", "de") < word_frequency.rarity("der", "en")
 
 
 def test_cognates_and_masking():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from rag import glossary
 from rag.evaluation import answer_eval, common, data, retrieval_eval
 
 QUESTIONS_PER_LANGUAGE = 150
@@ -112,21 +113,25 @@ XQUAD_ANSWER_QUESTIONS = 80
 # Measured 2026-11-26 with the adapted span head on OpenVINO, an abstention threshold per
 # language group, the question's names, numbers and rare words looked up in the best passage,
 # numbers answered with their unit, no name of the question as its answer, the short answer as
-# a paragraph of its own (150 + 75 questions per language, commit 268a2e3).
+# a paragraph of its own (150 + 75 questions per language, commit 268a2e3); English short
+# answers glossed word by word from the dictionary (rag/glossary.py; same models, English
+# contains 32.7 -> 37.3 %, F1 26.4 -> 34.8 in one run with and without it).
 MEASURED_ANSWERS = {
     ("de", "contains"): 0.867, ("de", "f1"): 0.521, ("de", "abstention_precision"): 0.925,
-    ("de", "abstention_recall"): 0.653, ("en", "contains"): 0.327, ("en", "f1"): 0.264,
+    ("de", "abstention_recall"): 0.653, ("en", "contains"): 0.373, ("en", "f1"): 0.348,
     ("en", "abstention_precision"): 0.903, ("en", "abstention_recall"): 0.373,
 }
 # The gate's own subset (80 + 40) measured on the same models: de contains 0.912, F1 0.606,
-# abstention P 0.931 / R 0.675, 2.5 % declined; en contains 0.338, F1 0.290, P 0.929 / R 0.325,
-# 1.3 % declined. English abstention recall was 0.425 on this subset with the previous models
-# (5.0 % declined): the retrained models (chosen on dev, where out-of-fold recall rose) decline
-# fewer answerable English questions and catch fewer unanswerable ones here, so that threshold
-# went down (0.33 -> 0.25); every other XQuAD threshold went up or stayed.
+# abstention P 0.931 / R 0.675, 2.5 % declined (R 0.650 in a later run: the gate's store is
+# built anew each time); en contains 0.412, F1 0.386 (0.338 and 0.290 without the dictionary),
+# P 0.929 / R 0.325, 1.3 % declined. English abstention recall was 0.425
+# on this subset with the previous models (5.0 % declined): the retrained models (chosen on dev,
+# where out-of-fold recall rose) decline fewer answerable English questions and catch fewer
+# unanswerable ones here, so that threshold went down (0.33 -> 0.25); every other XQuAD
+# threshold went up or stayed.
 XQUAD_ANSWER_MIN = {
     ("de", "contains"): 0.85, ("de", "f1"): 0.53, ("de", "abstention_precision"): 0.85,
-    ("de", "abstention_recall"): 0.57, ("en", "contains"): 0.27, ("en", "f1"): 0.22,
+    ("de", "abstention_recall"): 0.57, ("en", "contains"): 0.35, ("en", "f1"): 0.32,
     ("en", "abstention_precision"): 0.85, ("en", "abstention_recall"): 0.25,
 }
 XQUAD_FALSE_ABSTENTION_MAX = {"de": 0.06, "en": 0.06}
@@ -138,6 +143,8 @@ def xquad_answers(tmp_path_factory, embedder, xquad) -> dict:
     held = {p.id for p in xquad.paragraphs if data.held_out(p)}
     docs = {pid: text for pid, text in data.xquad_docs(xquad.paragraphs).items() if pid not in held}
     bot = common.open_bot(root / "store", embedder)
+    # The English thresholds count on it (`make` fetches it); without it the gate would only say "lower".
+    assert glossary.load(bot.settings.dictionary), "no dictionary for English short answers: run `make dictionary`"
     report = common.sync_corpus(bot, data.write_corpus(root / "corpus", docs), "gate: ingest xquad answers")
     assert not report.failed, report.summary()
     out = {}

@@ -1,6 +1,7 @@
 """The learned reader end to end (real model, real Chroma): answer shape, English short answers,
 planted instructions, follow-up kinds, and the committed model files."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +72,25 @@ def test_english_date_is_rendered_in_english(make_assistant, tmp_path):
     short = short_of(a.text)
     assert "Samstag" not in short and "März" not in short, a.text
     assert "Saturday" in short or "March" in short or "21" in short, a.text
+
+
+CAFE = EVENT + "Das Konzert findet in der Stadthalle statt. Zur Pause gibt es Kaffee und Kuchen.\n"
+
+
+def test_english_short_answer_is_glossed_from_the_dictionary(make_assistant, tmp_path):
+    """A German phrase reaches an English reader in English words ("coffee and cake"), the
+    German sentence quoted after it; without the dictionary it stays German."""
+    from rag import Settings, glossary
+
+    assert glossary.load(Settings.from_env().dictionary), "no dictionary: run `make dictionary`"
+    bot = bot_with(make_assistant, tmp_path, "konzert.txt", CAFE)
+    a = bot.ask("What is served during the break?")
+    assert not a.abstained
+    assert short_of(a.text) == "coffee and cake", a.text
+    assert "Kaffee und Kuchen" in a.citations[0].quote and "The article says (German)" in a.text
+    plain = make_assistant(seed=False, store_dir=tmp_path / "plain", dictionary=Path(""))
+    plain.ingest([tmp_path / "articles"])
+    assert "Kaffee" in short_of(plain.ask("What is served during the break?").text)
 
 
 def test_a_number_is_answered_with_its_unit(seeded):

@@ -143,15 +143,16 @@ def run_xquad(bot, questions: list[XQuestion], desc: str = "xquad", answerable: 
     return records
 
 
-def span_ceiling(questions: list[XQuestion], german: dict[str, XQuestion]) -> dict:
+def span_ceiling(questions: list[XQuestion], german: dict[str, XQuestion], glossary=None) -> dict:
     """What a reader that quotes from the German articles could score at best: each question's
     German gold answer span, shaped as the reader shapes a short answer for the question's language
-    (rag/render.py), scored against the question's own gold answers. For English questions this is
-    far below 100: "the Broncos" is not in a German article ("die Broncos"), and no translation
-    model runs here."""
+    (rag/render.py, with the reader's `glossary`), scored against the question's own gold answers.
+    For English questions this is far below 100: no translation model runs here, and a word-by-word
+    gloss is not the English text's wording ("der kleinste Unterkörper": "the smallest subfield")."""
     from ..render import short_answer
 
-    spans = [(q, short_answer(german[q.id].answers[0], q.lang)) for q in questions if german[q.id].answers]
+    spans = [(q, short_answer(german[q.id].answers[0], q.lang, glossary))
+             for q in questions if german[q.id].answers]
     return {"n": len(spans),
             "contains": metrics.mean([float(metrics.contains_answer(s, list(q.answers))) for q, s in spans]),
             "f1": metrics.mean([metrics.token_f1(s, list(q.answers), q.lang) for q, s in spans])}

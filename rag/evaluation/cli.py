@@ -49,7 +49,8 @@ def parser(prog: str) -> argparse.ArgumentParser:
                    help="the same for the LLM mode, which is much slower")
     p.add_argument("--modes", default="auto",
                    help="answer modes, comma-separated: extractive (learned reader), baseline (the hand-tuned "
-                        "reader it replaced), llm (auto: extractive and baseline, llm too when configured)")
+                        "reader it replaced), unglossed (the learned reader without the dictionary), llm "
+                        "(auto: extractive and baseline, llm too when configured)")
     p.add_argument("--claim-paragraphs", type=int, default=0,
                    help="claims benchmark: the first N paragraphs of each XQuAD article (0 = all)")
     p.add_argument("--sizes", default="200,1028", help="benchmark corpus sizes in 10kGNAD articles")
@@ -286,9 +287,11 @@ def run_retrieval(r: Run) -> None:
 
 
 # Answer modes: the learned reader ("extractive", the default), the hand-tuned reader it replaced
-# ("baseline", for side-by-side numbers in the same run), and the configured LLM.
+# ("baseline", for side-by-side numbers in the same run), the learned reader without the
+# dictionary ("unglossed": English short answers in the article's words; asked for by name), and
+# the configured LLM.
 MODE_SETTINGS = {"extractive": {"llm": "", "reader": "learned"}, "baseline": {"llm": "", "reader": "baseline"},
-                 "llm": {}}
+                 "unglossed": {"llm": "", "reader": "learned", "dictionary": ""}, "llm": {}}
 
 
 def _modes(args) -> list[str]:
@@ -298,7 +301,7 @@ def _modes(args) -> list[str]:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     bad = [m for m in modes if m not in MODE_SETTINGS]
     if bad:
-        raise RagError(f"Unknown answer mode {bad[0]!r}; use extractive, baseline and/or llm.")
+        raise RagError(f"Unknown answer mode {bad[0]!r}; use extractive, baseline, unglossed and/or llm.")
     if "llm" in modes and not configured:
         raise RagError("The llm mode needs an LLM configured (RAG_LLM and its settings, see the README).")
     return modes
@@ -346,6 +349,7 @@ def _xquad_answers(r: Run, section: dict, xq: data.XQuad, mode: str, n: int, ove
     (data.held_out): questions of kept test paragraphs are answerable, those of held-out ones are
     the unanswerable set."""
     from . import answer_eval
+    from .. import glossary
 
     held = {p.id for p in xq.paragraphs if data.held_out(p)}
     bot = open_bot(r.out / "stores" / "xquad-answers", r.embedder, **overrides)
@@ -358,7 +362,8 @@ def _xquad_answers(r: Run, section: dict, xq: data.XQuad, mode: str, n: int, ove
         ceilings = section.setdefault("ceilings", {})
         # The first mode's questions (the most: an LLM mode may ask fewer); gold spans, not answers.
         if f"xquad-{lang}" not in ceilings:
-            ceilings[f"xquad-{lang}"] = answer_eval.span_ceiling(answerable, german)
+            ceilings[f"xquad-{lang}"] = answer_eval.span_ceiling(answerable, german,
+                                                                 glossary.load(bot.settings.dictionary))
         recs = answer_eval.run_xquad(bot, answerable, f"xquad {lang} {mode}")
         recs += answer_eval.run_xquad(bot, unanswerable, f"xquad {lang} {mode} (unanswerable)", answerable=False)
         _add_answer_run(section, f"xquad-{lang}", mode, recs)

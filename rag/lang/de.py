@@ -91,3 +91,31 @@ HINTS = {"wer", "wie", "was", "wo", "wann", "warum", "wieso", "weshalb", "welche
          "im", "am", "zum", "zur", "des", "dem", "ein", "eine", "einen", "auch", "nach", "bei",
          "sich", "es", "er", "sie", "wir", "ich", "auf", "aus", "jahr", "heute", "besuchte",
          "heißt", "gibt", "wurden", "war", "welchen", "worüber", "wofür", "womit"}
+
+# German function words in English, for a short answer rendered word by word (rag/glossary.py):
+# the dictionary lists them under many senses, the first often not the usual one ("der" as "that",
+# "zwischen" as "'tween"). An empty string drops the word ("sich").
+FUNCTION_WORDS_EN = {
+    "der": "the", "die": "the", "das": "the", "den": "the", "dem": "the", "des": "of the",
+    "ein": "a", "eine": "a", "einen": "a", "einem": "a", "einer": "a", "eines": "of a",
+    "und": "and", "oder": "or", "aber": "but", "sowie": "as well as", "wie": "as", "dass": "that",
+    "von": "of", "vom": "of the", "mit": "with", "für": "for", "zwischen": "between", "über": "over",
+    "unter": "under", "nach": "after", "vor": "before", "bei": "at", "beim": "at the", "aus": "from",
+    "zu": "to", "zum": "to the", "zur": "to the", "als": "as", "auf": "on", "an": "at", "am": "at the",
+    "in": "in", "im": "in the", "ins": "into the", "durch": "through", "gegen": "against",
+    "ohne": "without", "um": "around", "seit": "since", "bis": "until", "während": "during",
+    "wegen": "because of", "nicht": "not", "kein": "no", "keine": "no",
+    "sein": "his", "seine": "his", "seiner": "his", "seinen": "his", "seinem": "his", "seines": "his",
+    "ihr": "her", "ihre": "their", "ihrer": "their", "ihren": "their", "ihrem": "their", "ihres": "their",
+    "sie": "they", "er": "he", "es": "it", "wir": "we", "ich": "I", "man": "one", "sich": "",
+    "dieser": "this", "diese": "this", "dieses": "this", "diesem": "this", "diesen": "this",
+    "mehr": "more", "sehr": "very", "auch": "also", "nur": "only", "noch": "still", "alle": "all",
+    "allen": "all", "viele": "many", "vielen": "many", "einige": "some", "andere": "other",
+    "anderen": "other", "ist": "is", "sind": "are", "war": "was", "waren": "were", "wird": "is",
+    "werden": "are", "wurde": "was", "wurden": "were", "hat": "has", "haben": "have", "hatte": "had",
+}
+# Endings stripped, in this order, to find an inflected word's dictionary form ("feuchten").
+INFLECTION_ENDINGS = ("e", "en", "er", "es", "em", "n", "s", "ern")
+# Linking letters between the parts of a compound ("Küste-n-stadt", "Arbeit-s-markt"), tried
+# before none: "Küsten" is also a plural ("coasts town").
+COMPOUND_LINKS = ("s", "n", "es", "en", "e", "")

@@ -1,0 +1,79 @@
+"""English glosses of a German short answer's words (rag/glossary.py), from a dictionary in Ding's
+format: what is glossed, what stays as the article writes it, and the parsed table's cache."""
+from __future__ import annotations
+
+import json
+
+from rag import glossary
+from rag.render import short_answer
+
+DING = """\
+# Version :: 1.9
+Küste {f} | Küsten {pl} :: coast | coasts
+Stadt {f} | Städte {pl} :: town; city | towns; cities
+Tor {n}; Pforte {f} | Tore {pl} :: goal; gate | goals
+Regierung {f} [pol.] | Regierungen {pl} :: government /Gov.; Govt./; administration [Am.] | governments
+die Regierung übernehmen :: to take office
+Bund {m} (Verband) :: federation
+fort {adv} :: away
+Fort {n} [mil.] :: fort
+Einwohner {m}; Einwohnerin {f} [geogr.] | Einwohner {pl} | 4% der Einwohner kommen aus der Türkei. :: inhabitant | inhabitants | 4% of the inhabitants come from Turkey.
+feucht {adj} | feuchter | am feuchtesten :: humid | more humid | most humid
+Stadtrat {m} :: town council
+Patriot {m} | Patrioten {pl} :: patriot | patriots
+Franzosen {pl}; Froschfresser {pl} [pej.] :: frogs [pej.]
+Franzose {m}; Französin {f} | die Franzosen {pl} :: Frenchman; Frenchwoman | the French
+"""
+
+
+def table(tmp_path, text=DING):
+    path = tmp_path / "de-en"
+    path.write_text(text, encoding="utf-8")
+    return glossary.Glossary(glossary._read(path))
+
+
+def test_parse_takes_the_headword_sense_without_annotations():
+    words = glossary.parse(DING.splitlines())
+    assert words["Stadt"] == "town" and words["Städte"] == "towns"
+    # The abbreviation holds a semicolon; the first sense is still "government".
+    assert words["Regierung"] == "government" and words["Regierungen"] == "governments"
+    assert words["Einwohner"] == "inhabitant"        # the headword's line, not the plural's
+    assert "die Regierung übernehmen" not in words and "4%" not in " ".join(words)   # phrases, examples
+    assert words["fort"] == "away" and words["Fort"] == "fort"     # case kept: nouns apart
+    # A slur's sense only when there is no other; the article of a listed form is not the word's.
+    assert words["Franzosen"] == "French" and words["Froschfresser"] == "frogs"
+
+
+def test_a_short_answer_is_glossed_word_by_word(tmp_path):
+    g = table(tmp_path)
+    assert short_answer("die Tore", "en", g) == "the goals"
+    assert short_answer("der feuchten Küste", "en", g) == "the humid coast"     # inflected forms
+    assert short_answer("Küstenstadt", "en", g) == "coast town"                 # a compound by its parts
+    assert short_answer("Einwohner", "de", g) == "Einwohner"                    # German readers: as written
+
+
+def test_names_numbers_and_dates_stay_as_rendered(tmp_path):
+    g = table(tmp_path)
+    assert short_answer("Fort Duquesne", "en", g) == "fort Duquesne"      # a known noun first, a name after
+    assert short_answer("New England Patriots", "en", g) == "New England Patriots"   # English inside a name
+    assert short_answer("Wŏnsan", "en", g) == "Wŏnsan"
+    assert short_answer("am Samstag", "en", g) == "on Saturday"
+    assert short_answer("1,5 Millionen Einwohner", "en", g) == "1.5 million inhabitants"
+
+
+def test_the_parsed_table_is_cached_and_renewed_when_the_dictionary_changes(tmp_path):
+    path = tmp_path / "de-en"
+    path.write_text(DING, encoding="utf-8")
+    assert glossary._read(path)["Stadt"] == "town"
+    cache = tmp_path / "de-en.glossary.json"
+    assert json.loads(cache.read_text(encoding="utf-8"))["words"]["Stadt"] == "town"
+    path.write_text(DING.replace(":: town; city", ":: city; town") + "Hafen {m} :: harbour\n", encoding="utf-8")
+    words = glossary._read(path)
+    assert words["Stadt"] == "city" and words["Hafen"] == "harbour"
+
+
+def test_without_a_dictionary_there_is_no_glossary(tmp_path):
+    assert glossary.load(None) is None
+    assert glossary.load(tmp_path / "missing") is None
+    assert glossary.load(tmp_path) is None            # a folder, e.g. RAG_DICTIONARY set empty
+    assert short_answer("die Küste", "en", None) == "die Küste"
