@@ -9,7 +9,8 @@ in the answer. On the XQuAD test articles, in one run with and without it (`pyth
 answers --modes extractive,unglossed`), English questions' short-answer F1 rose from 26.4 to 34.8
 and contains-gold from 32.7 to 37.3 %, German answers unchanged. The rules below (headword
 sense first, marked senses last, English words inside names kept, compounds by their parts)
-were chosen on the dev articles.
+were chosen on the dev articles. The reader also matches an English question's words to the
+German words of a sentence through it (rag/reader_features.py QuestionTerms; `english`).
 
 What stays as written: names (a capitalised word the dictionary lacks, and an English word
 inside a name: "New England Patriots", "Premier League"), numbers and dates (rag/render.py has
@@ -22,6 +23,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -30,8 +32,11 @@ from .word_frequency import rarity
 
 log = logging.getLogger(__name__)
 
-_FORMAT = 1      # of the cached table: raise it when parse() changes
+_FORMAT = 2      # of the cached table: raise it when parse() changes
 _ANNOTATION = re.compile(r"\{[^}]*\}|\[[^\]]*\]|\([^)]*\)|/[^/]*/|<[^>]*>")
+# Annotations that may hold a semicolon ("/Gov.; Govt./", "{brach; gebrochen}"); the [labels]
+# stay until a synonym is split off, to tell which synonym they mark.
+_NESTED = re.compile(r"\{[^}]*\}|\([^)]*\)|/[^/]*/|<[^>]*>")
 _EDGE = "'\"….,;:!?()„“”‚‘’ "
 MAX_GLOSS_WORDS = 3          # longer English entries are explanations, not a word's gloss
 # Senses a short answer should not be glossed with while another sense exists: slurs, slang,
@@ -61,17 +66,17 @@ def parse(lines: Iterable[str]) -> dict[str, str]:
         if len(parts_de) != len(parts_en):
             continue
         for k, (de, en) in enumerate(zip(parts_de, parts_en)):
-            marked = 3 if _MARKED.search(de) or _MARKED.search(en) else 0
-            # Annotations first: an abbreviation may hold a semicolon ("government /Gov.; Govt./").
-            gloss = _clean(_ANNOTATION.sub(" ", en).split(";")[0])
+            first_en = _NESTED.sub(" ", en).split(";")[0]
+            gloss = _clean(first_en)
             if not gloss or len(gloss.split()) > MAX_GLOSS_WORDS or "…" in gloss or "..." in gloss:
                 continue
-            for j, form in enumerate(_ANNOTATION.sub(" ", de).split(";")):
+            for j, form in enumerate(_NESTED.sub(" ", de).split(";")):
                 word, english = _clean(form), gloss       # case kept: German nouns are capitalised
                 if _ARTICLE_DE.match(word):      # "die Franzosen {pl} :: the French": the word alone
                     word, english = _ARTICLE_DE.sub("", word), _ARTICLE_EN.sub("", gloss)
                 if not word or " " in word:
                     continue
+                marked = 3 if _MARKED.search(form) or _MARKED.search(first_en) else 0
                 rank = marked + (0 if (k, j) == (0, 0) else 1 if k == 0 else 2)
                 if word not in best or (rank, n) < best[word][:2]:
                     best[word] = (rank, n, english)
@@ -98,14 +103,28 @@ class Glossary:
         if low in de.FUNCTION_WORDS_EN:
             return de.FUNCTION_WORDS_EN[low]
         capital = core[:1].isupper()
+        ordinal = _english_ordinal(low)
+        if ordinal:         # the dictionary's first sense of "Zweiten" is "runner-up"
+            return ordinal.capitalize() if capital else ordinal
         if capital and not first and core not in self.words and rarity(low, "en") <= ENGLISH_NAME_WORD_RARITY:
             return word           # an English word inside a name: "New England Patriots"
         found = self.lookup(core, noun=True) if capital else None
         if found is None and (not capital or first):
             found = self.lookup(core, noun=False)       # a sentence's first word is capitalised too
+            if found and capital:
+                found = found[:1].upper() + found[1:]   # a name's adjective: "Democratic People's Republic"
         if found is None and capital and len(core) >= 8:
             found = self.compound(core)
         return found or word
+
+    def english(self, word: str) -> str | None:
+        """The English of one German word of an article, names included ("Stadthalle" ->
+        "municipal hall"), for matching an English question's words; None when unknown."""
+        capital = word[:1].isupper()
+        found = (self.lookup(word, noun=True) if capital else None) or self.lookup(word, noun=False)
+        if found is None and capital and len(word) >= 8:
+            found = self.compound(word)
+        return found
 
     def lookup(self, word: str, noun: bool) -> str | None:
         """The English of `word` or of its form without an inflection ending ("feuchten")."""
@@ -132,6 +151,21 @@ class Glossary:
                 if modifier and len(stem) >= 3:
                     return f"{modifier} {self.words[head]}"
         return None
+
+
+@lru_cache(maxsize=1)
+def _ordinals_en() -> dict[int, str]:
+    return {n: word for word, n in langs.rules("en").ORDINAL_STEMS.items()}
+
+
+def _english_ordinal(word: str) -> str | None:
+    """"zweiten" -> "second" (German ordinal stems and endings from rag/lang/de.py)."""
+    de = langs.rules("de")
+    for ending in de.ORDINAL_ENDINGS:
+        n = de.ORDINAL_STEMS.get(word[:-len(ending)]) if word.endswith(ending) else None
+        if n:
+            return _ordinals_en().get(n)
+    return None
 
 
 _lock = threading.Lock()

@@ -209,11 +209,12 @@ def question_weight_missing(weights: dict[str, float], passage: str, sentence: s
 
 def read(models: ReaderModels, question: str, q_lang: str, passages: list[Passage], q_vec: np.ndarray,
          embed_sentences, token_states, corpus_language: str = "de", kind: str | None = None,
-         term_weight=None) -> Reading:
+         term_weight=None, glossary=None) -> Reading:
     """`embed_sentences` embeds passages' sentences (SentenceVectors), `token_states` is
     the span head's AdaptedEncoder.token_states (it reads question and sentence encoded together),
-    `term_weight(term)` a term's rarity in the articles (the lexical index's `rarity`)."""
-    f = featurize(question, q_lang, passages, q_vec, embed_sentences, corpus_language, kind, term_weight)
+    `term_weight(term)` a term's rarity in the articles (the lexical index's `rarity`), `glossary`
+    the German-English dictionary (rag/glossary.py) an English question's words are matched by."""
+    f = featurize(question, q_lang, passages, q_vec, embed_sentences, corpus_language, kind, term_weight, glossary)
     sentence_p = models.sentence.proba(f.sentence_x) if len(f.sentences) else np.zeros(0)
     span_features(f, sentence_p, f.kind, head_scorer(models.head, token_states))
     span_p = models.span.proba(f.span_x) if len(f.spans) else np.zeros(0)
@@ -241,7 +242,7 @@ def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray,
     if not passages:
         return ph["abstain"], [], True
     r = read(models, question, q_lang or lang, passages, q_vec, embed_sentences, token_states,
-             corpus_language, kind, term_weight)
+             corpus_language, kind, term_weight, glossary)
     if not len(r.sentence_p) or r.answerable_p < models.answerable_threshold[r.group]:
         return _abstain(r, lang)
     short, chosen = _choose(r, models)

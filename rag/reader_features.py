@@ -79,11 +79,16 @@ class QuestionTerms:
     numbers match across languages). A question in another language than the articles also
     matches its names' transliterations (Lavrov = Lawrow, Pyongyang = Pjöngjang, Moscow = Moskau):
     otherwise "Sergej Lawrow" is not a repeat of "Who is Lavrov's wife?" and becomes its answer.
-    Only across languages: within German the folding would join unrelated words (Zeit, seit)."""
+    Only across languages: within German the folding would join unrelated words (Zeit, seit).
+    With a `glossary` (rag/glossary.py) an English question's words also match the German words
+    the dictionary glosses with them ("break" = "Pause", "coffee" = "Kaffee")."""
 
-    def __init__(self, question: str, standalone: str = "", cross_language: bool = False):
+    def __init__(self, question: str, standalone: str = "", cross_language: bool = False, glossary=None):
         text = question if not standalone else standalone
         self.stems = set(tokenize(text, "de")) | set(tokenize(text, "en"))
+        self.glossary = glossary if cross_language else None
+        self.english_stems = set(tokenize(text, "en")) if self.glossary else set()
+        self._glossed: dict[str, tuple[str, ...]] = {}
         self.words = content_words(text)
         self.long = {w for w in self.words if len(w) >= 5}
         self.names = name_keys(text) if cross_language else set()
@@ -102,7 +107,19 @@ class QuestionTerms:
         stems = tokenize(word, "de") + tokenize(word, "en")
         if any(s in self.stems for s in stems):
             return True
+        if self.glossary and any(s in self.english_stems for s in self.glossed(word)):
+            return True
         return len(f) >= 7 and any(w in f for w in self.inside)
+
+    def glossed(self, word: str) -> tuple[str, ...]:
+        """The English stems of a German word's gloss (none without a glossary); a sentence's
+        words recur across its passages, so each is glossed once per question."""
+        if not self.glossary:
+            return ()
+        if word not in self._glossed:
+            english = self.glossary.english(word)
+            self._glossed[word] = tuple(tokenize(english, "en")) if english else ()
+        return self._glossed[word]
 
 
 def _describe_tokens(s: Sentence, terms: QuestionTerms) -> None:
@@ -129,6 +146,7 @@ def sentence_features(kind: str, cross_language: bool, sentences: list[Sentence]
         position = last_index.get(s.passage_index, -1) + 1
         last_index[s.passage_index] = position
         stems = set(tokenize(s.text, "de")) | set(tokenize(s.text, "en"))
+        stems.update(g for t in s.tokens if t.is_word for g in terms.glossed(t.text))
         words, folded = content_words(s.text), fold(s.text)
         fold_hits = sum(1 for w in terms.words if w in words or (len(w) >= 5 and w in folded))
         f = s.flags.sum(axis=0) if len(s.tokens) else np.zeros(len(WORD_FLAGS))
@@ -248,13 +266,14 @@ def span_features(feats: Features, sentence_p: np.ndarray, kind: str, head: Head
 
 def featurize(question: str, q_lang: str, passages: list[Passage], q_vec: np.ndarray, embed_sentences,
               corpus_language: str = "de", kind: str | None = None,
-              term_weight: Callable[[str], float] | None = None) -> Features:
+              term_weight: Callable[[str], float] | None = None, glossary=None) -> Features:
     """Sentences of the passages with their features; span features come later (they need the
     sentence model's scores). `kind` defaults to what the question's own words ask for;
-    `term_weight(term)` is a term's rarity in the articles (1 for every term without it)."""
+    `term_weight(term)` is a term's rarity in the articles (1 for every term without it);
+    `glossary` (rag/glossary.py) lets an English question's words match German ones."""
     kind = kind or langs.question_kind(question)
     sentences = candidate_sentences(passages)
-    terms = QuestionTerms(question, cross_language=q_lang != corpus_language)
+    terms = QuestionTerms(question, cross_language=q_lang != corpus_language, glossary=glossary)
     for s in sentences:
         _describe_tokens(s, terms)
     vecs = embed_sentences([s.text for s in sentences]) if sentences else np.zeros((0, len(q_vec)))

@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lang as langs, span_head
+from . import glossary, lang as langs, span_head
 from .boosted_trees import from_lightgbm, from_sklearn
 from .reader import (ANSWERABLE_FEATURES, LANGUAGE_GROUPS, MODEL_DIR, Reading, answerable_row,
                      best_span, head_scorer, language_group)
 from .reader_features import SENTENCE_FEATURES, SPAN_FEATURES, Features, featurize, span_features
+from .results import RagError
 from .settings import PROJECT_ROOT
 from .text import split_sentences
 
@@ -69,6 +70,11 @@ def collect(xquad_dir: Path, work: Path, embedder, tokenizer, questions_per_lang
     dev = [p for p in xq.paragraphs if data.xquad_split(int(p.id[:2])) == "dev"]
     files = data.write_corpus(work / "corpus", data.xquad_docs(dev))
     bot = common.open_bot(work / "store", embedder)
+    # English questions' words are matched to the German ones through it, as when answering.
+    gloss = glossary.load(bot.settings.dictionary)
+    if gloss is None:
+        raise RagError(f"train-reader needs the German-English dictionary at {bot.settings.dictionary} "
+                       "(`make dictionary` fetches it).")
     common.sync_corpus(bot, files, "train-reader: ingest dev articles")
     path_of = {Path(f).stem: str(Path(f).resolve()) for f in files}
     german = {q.id: q for q in xq.questions["de"]}
@@ -88,7 +94,7 @@ def collect(xquad_dir: Path, work: Path, embedder, tokenizer, questions_per_lang
                 passages = bot.retriever.search(q.question, lang, bot.settings.top_k, where=where,
                                                 query_vector=q_vec)
                 f = featurize(q.question, lang, passages, q_vec, cache.passages(embedder),
-                              term_weight=bot.store.lexical.rarity)
+                              term_weight=bot.store.lexical.rarity, glossary=gloss)
                 y = np.array([answerable and metrics.contains_answer(s.text, golds) for s in f.sentences],
                              dtype=np.int8)
                 e = Example(q.id, lang, int(q.paragraph_id[:2]), answerable, golds, f, y)

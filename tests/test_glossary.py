@@ -23,6 +23,12 @@ Stadtrat {m} :: town council
 Patriot {m} | Patrioten {pl} :: patriot | patriots
 Franzosen {pl}; Froschfresser {pl} [pej.] :: frogs [pej.]
 Franzose {m}; Französin {f} | die Franzosen {pl} :: Frenchman; Frenchwoman | the French
+Arzt {m}; Doktor {m} [ugs.] | Ärzte {pl} :: physician | physicians
+Doktor {m} /Dr./ | Doktoren {pl} :: doctor /Dr/; doc [coll.] | doctors; docs
+Weltkrieg {m} | Weltkriege {pl} :: world war | world wars
+zweite; zweiter; zweites {adj} :: runner-up
+demokratisch {adj} :: democratic
+Volksrepublik {f} :: people's republic
 """
 
 
@@ -42,6 +48,8 @@ def test_parse_takes_the_headword_sense_without_annotations():
     assert words["fort"] == "away" and words["Fort"] == "fort"     # case kept: nouns apart
     # A slur's sense only when there is no other; the article of a listed form is not the word's.
     assert words["Franzosen"] == "French" and words["Froschfresser"] == "frogs"
+    # The label marks its own synonym: "Doktor [ugs.]" for a physician, "doc [coll.]" for a doctor.
+    assert words["Doktor"] == "doctor" and words["Arzt"] == "physician"
 
 
 def test_a_short_answer_is_glossed_word_by_word(tmp_path):
@@ -49,6 +57,8 @@ def test_a_short_answer_is_glossed_word_by_word(tmp_path):
     assert short_answer("die Tore", "en", g) == "the goals"
     assert short_answer("der feuchten Küste", "en", g) == "the humid coast"     # inflected forms
     assert short_answer("Küstenstadt", "en", g) == "coast town"                 # a compound by its parts
+    assert short_answer("Der Zweite Weltkrieg", "en", g) == "the Second world war"   # ordinals by rule
+    assert short_answer("Demokratische Volksrepublik", "en", g) == "Democratic people's republic"
     assert short_answer("Einwohner", "de", g) == "Einwohner"                    # German readers: as written
 
 

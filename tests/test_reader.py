@@ -95,10 +95,10 @@ def test_english_short_answer_is_glossed_from_the_dictionary(make_assistant, tmp
 
 def test_a_number_is_answered_with_its_unit(seeded):
     """"How long ...?" is answered "two days", not "two" (the seed article: "Lawrow hat zwei
-    Tage lang Nordkorea besucht")."""
+    Tage lang Nordkorea besucht"; "zwei Tage lang" renders "two days long")."""
     a = seeded.ask("How long did Lavrov stay in North Korea?")
     assert not a.abstained
-    assert short_of(a.text) == "two days", a.text
+    assert short_of(a.text) in ("two days", "two days long"), a.text
 
 
 def test_planted_instruction_is_never_the_short_answer(make_assistant, tmp_path):

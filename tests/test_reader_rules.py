@@ -203,11 +203,11 @@ def test_a_short_answer_is_widened_to_what_it_names(widen, text, span, whole):
     assert text[toks[a].start:toks[b - 1].end] == whole
 
 
-def _sentence(text: str, question: str, cross_language: bool):
+def _sentence(text: str, question: str, cross_language: bool, glossary=None):
     from rag.reader_features import QuestionTerms, Sentence, _describe_tokens
 
     s = Sentence(0, None, 0, len(text), text)
-    _describe_tokens(s, QuestionTerms(question, cross_language=cross_language))
+    _describe_tokens(s, QuestionTerms(question, cross_language=cross_language, glossary=glossary))
     return s, {c.text: c for c in sentence_spans(0, text, s.tokens)}
 
 
@@ -219,6 +219,21 @@ def test_question_names_match_their_transliteration_across_languages():
     # Within one language no transliteration folding: it would join "Zeit" and "seit".
     s, _ = _sentence("Seit dem Krieg ist viel geschehen.", "Wie viel Zeit ist vergangen?", cross_language=False)
     assert not s.matched[0]
+
+
+def test_an_english_question_word_matches_the_german_word_the_dictionary_glosses_with_it():
+    from rag.glossary import Glossary
+
+    g = Glossary({"Kuchen": "cake", "Pause": "break", "Stadt": "town", "Halle": "hall"})
+    text = "Zur Pause gibt es Kaffee und Kuchen in der Stadthalle."
+    s, _ = _sentence(text, "Is cake sold in the town hall during the break?", cross_language=True, glossary=g)
+    matched = {t.text for t, m in zip(s.tokens, s.matched) if m}
+    assert {"Pause", "Kuchen", "Stadthalle"} <= matched and not matched & {"Kaffee", "gibt"}
+    # Without the dictionary, or for a German question, no gloss is matched.
+    s, _ = _sentence(text, "Is cake sold in the town hall during the break?", cross_language=True)
+    assert not {t.text for t, m in zip(s.tokens, s.matched) if m} & {"Pause", "Kuchen"}
+    s, _ = _sentence(text, "Gibt es cake?", cross_language=False, glossary=g)
+    assert "Kuchen" not in {t.text for t, m in zip(s.tokens, s.matched) if m}
 
 
 def test_an_english_question_word_matches_the_german_compound_that_holds_it():
