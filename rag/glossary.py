@@ -168,6 +168,7 @@ def _english_ordinal(word: str) -> str | None:
     return None
 
 
+_OFF = {"", ".", "none", "off"}     # RAG_DICTIONARY=none: no dictionary, and no warning
 _lock = threading.Lock()
 _loaded: dict[Path, Glossary | None] = {}
 
@@ -175,7 +176,7 @@ _loaded: dict[Path, Glossary | None] = {}
 def load(path: Path | None) -> Glossary | None:
     """The glossary of the dictionary at `path` (None when there is none: English short answers
     then keep the article's words). Parsed once per process and cached beside the dictionary."""
-    if not path or not str(path) or str(path) == ".":
+    if not path or str(path) in _OFF:
         return None
     path = Path(path)
     with _lock:
@@ -183,7 +184,7 @@ def load(path: Path | None) -> Glossary | None:
             if not path.is_file():
                 _loaded[path] = None
                 log.warning("no dictionary at %s: English short answers keep the article's German words "
-                            "(`make dictionary` fetches it)", path)
+                            "and English questions are read less well (`make dictionary` fetches it)", path)
             else:
                 _loaded[path] = Glossary(_read(path))
                 log.info("glossary: %d German words from %s", len(_loaded[path].words), path)

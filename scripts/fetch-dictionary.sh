@@ -2,20 +2,21 @@
 # The German-English dictionary for English short answers (rag/glossary.py): Ding, from Debian's
 # package trans-de-en (GPL-2+), unpacked into the project's git-ignored .cache/dictionary with its
 # copyright file. No root needed (apt-get download + dpkg-deb). Without it the app still runs:
-# English short answers then keep the article's German words, and this script says so.
+# English short answers then keep the article's German words and English questions are read
+# less well, and this script says so.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEST=.cache/dictionary
 [ -s "$DEST/de-en" ] && exit 0
 if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
-    echo "No apt-get here: English short answers will keep the article's German words (README: RAG_DICTIONARY)." >&2
+    echo "No apt-get here: English short answers will keep the article's German words and English questions are read less well (README: RAG_DICTIONARY)." >&2
     exit 0
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if ! (cd "$tmp" && apt-get download -q trans-de-en >/dev/null 2>&1) \
         && ! (apt-get update -qq >/dev/null 2>&1 && cd "$tmp" && apt-get download -q trans-de-en >/dev/null 2>&1); then
-    echo "Could not fetch the dictionary package trans-de-en: English short answers will keep the article's German words." >&2
+    echo "Could not fetch the dictionary package trans-de-en: English short answers will keep the article's German words and English questions are read less well." >&2
     exit 0
 fi
 dpkg-deb -x "$tmp"/trans-de-en_*.deb "$tmp/x"

@@ -3,6 +3,7 @@ format: what is glossed, what stays as the article writes it, and the parsed tab
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from rag import glossary
 from rag.render import short_answer
@@ -85,5 +86,6 @@ def test_the_parsed_table_is_cached_and_renewed_when_the_dictionary_changes(tmp_
 def test_without_a_dictionary_there_is_no_glossary(tmp_path):
     assert glossary.load(None) is None
     assert glossary.load(tmp_path / "missing") is None
-    assert glossary.load(tmp_path) is None            # a folder, e.g. RAG_DICTIONARY set empty
+    assert glossary.load(tmp_path) is None            # a folder
+    assert glossary.load(Path("none")) is None        # RAG_DICTIONARY=none
     assert short_answer("die Küste", "en", None) == "die Küste"
