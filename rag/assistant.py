@@ -351,11 +351,14 @@ class Assistant:
                                      s.min_relevance, s.min_sentence_relevance)
         if s.reader != "learned":
             raise RagError(f"RAG_READER={s.reader!r} is not a reader (choose learned or baseline).")
+        # The dictionary (tens of MB in memory) is read only once a question or an answer is in
+        # another language than the articles: a German-only archive never loads it.
+        crossing = q_lang != s.corpus_language or lang != s.corpus_language
         return reader.answer(question, lang, passages, q_vec, self._sentence_vectors,
                              self._span_encoder().token_states, kind=kind,
                              q_lang=q_lang, corpus_language=s.corpus_language,
                              term_weight=self.store.lexical.rarity,
-                             glossary=glossary.load(s.dictionary))
+                             glossary=glossary.load(s.dictionary) if crossing else None)
 
     def _span_encoder(self):
         # One thread at a time: resolving the path may build the model directory.

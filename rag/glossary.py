@@ -33,10 +33,10 @@ from .word_frequency import rarity
 log = logging.getLogger(__name__)
 
 _FORMAT = 2      # of the cached table: raise it when parse() changes
-_ANNOTATION = re.compile(r"\{[^}]*\}|\[[^\]]*\]|\([^)]*\)|/[^/]*/|<[^>]*>")
 # Annotations that may hold a semicolon ("/Gov.; Govt./", "{brach; gebrochen}"); the [labels]
 # stay until a synonym is split off, to tell which synonym they mark.
 _NESTED = re.compile(r"\{[^}]*\}|\([^)]*\)|/[^/]*/|<[^>]*>")
+_ANNOTATION = re.compile(_NESTED.pattern + r"|\[[^\]]*\]")      # all of them, labels too
 _EDGE = "'\"….,;:!?()„“”‚‘’ "
 MAX_GLOSS_WORDS = 3          # longer English entries are explanations, not a word's gloss
 # Senses a short answer should not be glossed with while another sense exists: slurs, slang,
@@ -159,13 +159,9 @@ def _ordinals_en() -> dict[int, str]:
 
 
 def _english_ordinal(word: str) -> str | None:
-    """"zweiten" -> "second" (German ordinal stems and endings from rag/lang/de.py)."""
-    de = langs.rules("de")
-    for ending in de.ORDINAL_ENDINGS:
-        n = de.ORDINAL_STEMS.get(word[:-len(ending)]) if word.endswith(ending) else None
-        if n:
-            return _ordinals_en().get(n)
-    return None
+    """"zweiten" -> "second" (the ordinal words of rag/lang, as the checkable tokens read them)."""
+    n = langs.ordinal_words().get(word)
+    return _ordinals_en().get(n) if n else None
 
 
 _OFF = {"", ".", "none", "off"}     # RAG_DICTIONARY=none: no dictionary, and no warning

@@ -83,9 +83,13 @@ def test_the_parsed_table_is_cached_and_renewed_when_the_dictionary_changes(tmp_
     assert words["Stadt"] == "city" and words["Hafen"] == "harbour"
 
 
-def test_without_a_dictionary_there_is_no_glossary(tmp_path):
+def test_without_a_dictionary_there_is_no_glossary(tmp_path, caplog):
     assert glossary.load(None) is None
     assert glossary.load(tmp_path / "missing") is None
     assert glossary.load(tmp_path) is None            # a folder
-    assert glossary.load(Path("none")) is None        # RAG_DICTIONARY=none
+    # RAG_DICTIONARY=none: turned off on purpose is quiet; a dictionary that should be there and
+    # is not is said.
+    caplog.clear()
+    assert glossary.load(Path("none")) is None and not caplog.records
+    assert glossary.load(tmp_path / "gone") is None and "make dictionary" in caplog.text
     assert short_answer("die Küste", "en", None) == "die Küste"

@@ -94,16 +94,17 @@ HINTS = {"wer", "wie", "was", "wo", "wann", "warum", "wieso", "weshalb", "welche
 
 # German function words in English, for a short answer rendered word by word (rag/glossary.py):
 # the dictionary lists them under many senses, the first often not the usual one ("der" as "that",
-# "zwischen" as "'tween"). An empty string drops the word ("sich").
+# "zwischen" as "'tween"). An empty string drops the word ("sich"). "und", "bis" and "über" are not
+# here: rag/render.py writes them in English before any gloss.
 FUNCTION_WORDS_EN = {
     "der": "the", "die": "the", "das": "the", "den": "the", "dem": "the", "des": "of the",
     "ein": "a", "eine": "a", "einen": "a", "einem": "a", "einer": "a", "eines": "of a",
-    "und": "and", "oder": "or", "aber": "but", "sowie": "as well as", "wie": "as", "dass": "that",
-    "von": "of", "vom": "of the", "mit": "with", "für": "for", "zwischen": "between", "über": "over",
+    "oder": "or", "aber": "but", "sowie": "as well as", "wie": "as", "dass": "that",
+    "von": "of", "vom": "of the", "mit": "with", "für": "for", "zwischen": "between",
     "unter": "under", "nach": "after", "vor": "before", "bei": "at", "beim": "at the", "aus": "from",
     "zu": "to", "zum": "to the", "zur": "to the", "als": "as", "auf": "on", "an": "at", "am": "at the",
     "in": "in", "im": "in the", "ins": "into the", "durch": "through", "gegen": "against",
-    "ohne": "without", "um": "around", "seit": "since", "bis": "until", "während": "during",
+    "ohne": "without", "um": "around", "seit": "since", "während": "during",
     "wegen": "because of", "nicht": "not", "kein": "no", "keine": "no",
     "sein": "his", "seine": "his", "seiner": "his", "seinen": "his", "seinem": "his", "seines": "his",
     "ihr": "her", "ihre": "their", "ihrer": "their", "ihren": "their", "ihrem": "their", "ihres": "their",
