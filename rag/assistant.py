@@ -328,7 +328,8 @@ class Assistant:
         """The claim checker: e5 (the retrieval model) with the calibrated thresholds. One per
         question, so its cache of passage windows lives as long as the answer. Across languages
         only names the articles themselves use are checked: those in the lexical index, also
-        transliterated (Lavrov for Lawrow)."""
+        transliterated (Lavrov for Lawrow). The learned check also reads the claim through the
+        German-English dictionary when there is one (rag/claim_features.py)."""
         from .checkable import known_names
         from .verification import Verifier
 
@@ -338,8 +339,8 @@ class Assistant:
         return Verifier(self.embedder.queries, self.embedder.passages,
                         min_similarity=s.claim_min_similarity, check_tokens=s.claim_check_tokens,
                         cross_language=cross, min_similarity_cross=s.claim_min_similarity_cross,
-                        known_name=known_name,
-                        rule=s.claim_check, language=lang)
+                        known_name=known_name, rule=s.claim_check, language=lang,
+                        glossary=glossary.load(s.dictionary) if s.claim_check == "learned" else None)
 
     def _extract(self, question: str, kind: str, q_lang: str, lang: str, passages: list[Passage],
                  q_vec) -> tuple[str, list, bool]:
@@ -352,7 +353,8 @@ class Assistant:
         if s.reader != "learned":
             raise RagError(f"RAG_READER={s.reader!r} is not a reader (choose learned or baseline).")
         # The dictionary (tens of MB in memory) is read only once a question or an answer is in
-        # another language than the articles: a German-only archive never loads it.
+        # another language than the articles: a German-only archive without an LLM never loads
+        # it (the claim check of LLM answers reads it for every answer).
         crossing = q_lang != s.corpus_language or lang != s.corpus_language
         return reader.answer(question, lang, passages, q_vec, self._sentence_vectors,
                              self._span_encoder().token_states, kind=kind,

@@ -185,6 +185,12 @@ def _name_found(name: str, words: set[str], folded_text: str) -> bool:
     return False
 
 
+def name_in(name: str, text: str) -> bool:
+    """Whether `text` has `name`, spelled as there or transliterated (Lawrow = Lavrov)."""
+    folded = [fold(w) for w in WORD.findall(text)]
+    return _name_found(name, set(folded), " ".join(folded))
+
+
 def _prefix_like(key: str, w: str) -> bool:
     """`w` starts with `key` up to a changed ending or a transliteration difference."""
     return any(SequenceMatcher(None, key, w[:cut]).ratio() >= 0.8

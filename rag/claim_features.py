@@ -11,7 +11,14 @@ to an unrelated sentence on the same topic. Measured together they separate bett
 * agreement of numbers, months and names (transliteration-insensitive, see `name_in`);
 * the share of the claim's content words that have a cognate in the window (character
   trigrams of the folded words: Physik/physics, Kommission/Commission);
-* how far the best sentence stands out of its passage (peak, gap).
+* how far the best sentence stands out of its passage (peak, gap);
+* with the German-English dictionary (rag/glossary.py): the share of the claim's content words
+  whose stem the window has, for an English claim also as the English of the window's German
+  words ("coffee" in "Kaffee"); and swapped names: a name of the claim the window lacks, while
+  the window has a name (a capitalised word the dictionary does not know) the claim lacks
+  ("Davis" in the claim, "Grammy" in the window); a translation leaves no name of the window
+  behind (Weltkrieg is a dictionary word), and a claim that leaves out some of the window's
+  names (as answers do) but has none of its own that the window lacks is no swap.
 """
 from __future__ import annotations
 
@@ -22,9 +29,9 @@ from typing import Callable
 
 import numpy as np
 
-from .checkable import agreement, fold, months, names, numbers
+from .checkable import agreement, fold, months, name_in, names, numbers
 from .citations import Span
-from .lexical import function_words
+from .lexical import function_words, tokenize
 from .text import split_sentences
 from .word_frequency import COMMON_RARITY, rarity
 
@@ -33,7 +40,10 @@ DUPLICATE_COSINE = 0.97  # another passage's window this close to the evidence i
 FEATURES = ("sim1", "sim2", "sim3", "other_max", "margin_max", "margin_mean",
             "numbers", "numbers_missing", "numbers_missing_passage", "months", "months_missing",
             "names", "names_missing", "names_all", "names_all_missing", "names_elsewhere",
-            "drop_gain", "missing_rarity", "missing_common", "cognate_mean", "cognate_share", "words", "peak", "gap")
+            "drop_gain", "missing_rarity", "missing_common", "cognate_mean", "cognate_share", "words", "peak", "gap",
+            "gloss_share", "swapped_names")
+# The features that need the dictionary (NaN without it; a model without them is kept for that).
+DICTIONARY_FEATURES = ("gloss_share", "swapped_names")
 
 
 # --- windows ---------------------------------------------------------------------------------
@@ -125,6 +135,42 @@ def cognates(claim: str, window: str) -> tuple[float, float]:
     return float(np.mean(best)), float(np.mean([b >= 0.5 for b in best]))
 
 
+_CONTENT = re.compile(r"[^\W\d_]{3,}")
+
+
+def gloss_share(claim: str, window: str, claim_lang: str, glossary) -> float:
+    """The share of the claim's content words whose stem the window has: as the window's own
+    words, and for an English claim also as their English (`glossary`, rag/glossary.py). An
+    English claim that translates the window shares most of its words with the window's English;
+    one on the same topic that the window does not state shares few (dev articles, supported
+    0.58, unsupported 0.08)."""
+    stop = function_words()
+    stems = [tokenize(w, claim_lang) for w in _CONTENT.findall(claim) if w.lower() not in stop]
+    stems = [st for st in stems if st]
+    if not stems:
+        return math.nan
+    have: set[str] = set()
+    for w in _CONTENT.findall(window):
+        have.update(tokenize(w, claim_lang))
+        have.update(tokenize(w, "de"))
+        if claim_lang == "en":
+            have.update(glossary.english_stems(w))
+    return float(np.mean([any(s in have for s in st) for st in stems]))
+
+
+def swapped_names(claim: str, window: str, glossary, claim_missing: int) -> float:
+    """How many names were swapped at most: the fewer of the claim's names the window lacks
+    (`claim_missing`, Tokens.names_all_missing) and the window's names the claim lacks (spelled
+    or transliterated). A name of the window is a capitalised word, not first in its sentence,
+    that the dictionary does not know (German nouns are capitalised too). Leaving names out, as
+    an answer does ("Lawrow" for "Außenminister Sergei Lawrow"), is not a swap: measured only
+    one way, it made a faithful short claim look wrong."""
+    if not claim_missing:
+        return 0.0
+    lacking = sum(not name_in(n, claim) for n in dict.fromkeys(names(window)) if not glossary.knows(n))
+    return float(min(claim_missing, lacking))
+
+
 def masked(claim: str, window: str, missing_names: tuple[str, ...] | None = None) -> str | None:
     """The claim without the names the window lacks (None when it lacks none; `missing_names`:
     those names when already known, as Tokens.missing_names). If the claim is closer to the
@@ -182,6 +228,13 @@ def best_window(passage: PassageWindows, sims: np.ndarray) -> int:
     return int(np.argmax(np.where(passage.sizes <= 2, sims, -np.inf)))
 
 
+def _glossed(claim: str, window: str, claim_lang: str, glossary, claim_missing: int) -> tuple[float, float]:
+    if glossary is None:
+        return math.nan, math.nan
+    return (gloss_share(claim, window, claim_lang, glossary),
+            swapped_names(claim, window, glossary, claim_missing))
+
+
 @dataclass(frozen=True)
 class Scored:
     """One claim against one passage: the evidence window and the feature row."""
@@ -193,10 +246,12 @@ class Scored:
 
 def score(claim: str, claim_vec: np.ndarray, passage: PassageWindows, others: list[str],
           checkable: Callable[[str], bool] | None, vector_of: Callable[[str], np.ndarray],
-          claim_lang: str = "de", others_windows: list[PassageWindows] | None = None) -> Scored | None:
+          claim_lang: str = "de", others_windows: list[PassageWindows] | None = None,
+          glossary=None) -> Scored | None:
     """`others`: the texts of the other passages given with this one; `vector_of(text)`: the e5
     query vector of a text (the claim without its missing names); `others_windows`: their
-    windows, only for the margin features (NaN without them; the model does not use them)."""
+    windows, only for the margin features (NaN without them; the model does not use them);
+    `glossary`: the dictionary (rag/glossary.py), for DICTIONARY_FEATURES (NaN without it)."""
     if not len(passage.spans):
         return None
     sims = passage.vectors @ claim_vec
@@ -216,6 +271,7 @@ def score(claim: str, claim_vec: np.ndarray, passage: PassageWindows, others: li
                     t.numbers_missing_passage, t.months, t.months_missing, t.names, t.names_missing,
                     t.names_all, t.names_all_missing, t.names_elsewhere, gain,
                     max(rare, default=math.nan), sum(r <= COMMON_RARITY for r in rare), cog_mean, cog_share,
-                    len(claim.split()), *_peak(sims[passage.sizes == 1])],
+                    len(claim.split()), *_peak(sims[passage.sizes == 1]),
+                    *_glossed(claim, span.quote, claim_lang, glossary, t.names_all_missing)],
                    dtype=np.float64)
     return Scored(Span(span.start, span.end, span.quote, sim2), sim2, row, t)

@@ -22,12 +22,13 @@ import logging
 import os
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from . import lang as langs
+from .lexical import tokenize
 from .word_frequency import rarity
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,9 @@ def parse(lines: Iterable[str]) -> dict[str, str]:
 @dataclass(frozen=True)
 class Glossary:
     words: Mapping[str, str]       # German word form (nouns capitalised) -> English
+    # word -> English stems (`english_stems`): the same article words are looked up for every
+    # question and claim. Filled concurrently at worst with equal values, so no lock.
+    _stems: dict = field(default_factory=dict, compare=False, repr=False)
 
     def gloss(self, source: str, rendered: str) -> str:
         """`rendered` (rag/render.py's English of the German `source` phrase: its dates and
@@ -125,6 +129,18 @@ class Glossary:
         if found is None and capital and len(word) >= 8:
             found = self.compound(word)
         return found
+
+    def english_stems(self, word: str) -> tuple[str, ...]:
+        """The stems (rag/lexical.py `tokenize`) of `english(word)`; () when it is unknown."""
+        found = self._stems.get(word)
+        if found is None:
+            english = self.english(word)
+            found = self._stems[word] = tuple(tokenize(english, "en")) if english else ()
+        return found
+
+    def knows(self, word: str) -> bool:
+        """Whether `word` is a word of the dictionary (as a noun or otherwise), not a name."""
+        return self.english(word) is not None or self.lookup(word, noun=False) is not None
 
     def lookup(self, word: str, noun: bool) -> str | None:
         """The English of `word` or of its form without an inflection ending ("feuchten")."""

@@ -88,7 +88,6 @@ class QuestionTerms:
         self.stems = set(tokenize(text, "de")) | set(tokenize(text, "en"))
         self.glossary = glossary if cross_language else None
         self.english_stems = set(tokenize(text, "en")) if self.glossary else set()
-        self._glossed: dict[str, tuple[str, ...]] = {}
         self.words = content_words(text)
         self.long = {w for w in self.words if len(w) >= 5}
         self.names = name_keys(text) if cross_language else set()
@@ -113,13 +112,8 @@ class QuestionTerms:
 
     def glossed(self, word: str) -> tuple[str, ...]:
         """The English stems of a German word's gloss (none without a glossary); a sentence's
-        words recur across its passages, so each is glossed once per question."""
-        if not self.glossary:
-            return ()
-        if word not in self._glossed:
-            english = self.glossary.english(word)
-            self._glossed[word] = tuple(tokenize(english, "en")) if english else ()
-        return self._glossed[word]
+        words recur across its passages, so the glossary keeps each word's."""
+        return self.glossary.english_stems(word) if self.glossary else ()
 
 
 def _describe_tokens(s: Sentence, terms: QuestionTerms) -> None:

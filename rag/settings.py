@@ -49,10 +49,12 @@ class Settings:
     # The no-LLM reader: "learned" (rag/reader.py, models in rag/data/reader/) or "baseline" (the
     # hand-tuned rules of rag/extractive.py it replaced; kept for side-by-side evaluation).
     reader: str = "learned"
-    # German-English dictionary (Ding's text format) for English short answers word by word and
-    # for matching an English question's words to the articles' (rag/glossary.py); `make` fetches
-    # it here. Without the file (or with "none") English short answers keep the article's words and
-    # the reader reads English questions less well (README, "without the dictionary").
+    # German-English dictionary (Ding's text format) for English short answers word by word, for
+    # matching an English question's words to the articles' (rag/glossary.py) and for the claim
+    # check of LLM answers (rag/claim_features.py); `make` fetches it here. Without the file (or
+    # with "none") English short answers keep the article's words, the reader reads English
+    # questions less well (README, "without the dictionary") and claims are checked by the model
+    # trained without it (rag/data/claims-without-dictionary).
     dictionary: Path = PROJECT_ROOT / ".cache" / "dictionary" / "de-en"
     # Baseline reader only: it abstains when the best passage's cosine similarity to the question is below
     # min_relevance, or the best sentence's score (cosine + word overlap, see extractive.score)

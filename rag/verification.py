@@ -5,10 +5,12 @@ XQuAD dev articles, committed under rag/data/claims/) says so from what rag/clai
 measures: the e5 similarity of the claim to the passage's best windows of 1-3 sentences (the same
 model as retrieval, so it works across German and English), agreement of names modulo German/
 English transliteration (Lawrow = Lavrov, Pjöngjang = Pyongyang), how common a missing name is as
-a word (a missing "Court" is a translation, a missing "Dewar" is not), cognates; and by rule when
-the window contains all of the claim's numbers and months (similarity cannot tell "40 Prozent"
-from "14 Prozent"; the token check can). The previous rule (one similarity threshold and all
-checkable tokens present) stays available as `claim_check="similarity"`. See docs/llm.md.
+a word (a missing "Court" is a translation, a missing "Dewar" is not), cognates, the claim's
+words in the window through the German-English dictionary (a second model decides without it);
+and by rule when the window contains all of the claim's numbers and months (similarity cannot
+tell "40 Prozent" from "14 Prozent"; the token check can). The previous rule (one similarity
+threshold and all checkable tokens present) stays available as `claim_check="similarity"`. See
+docs/llm.md.
 """
 from __future__ import annotations
 
@@ -32,9 +34,13 @@ Embed = Callable[[list[str]], np.ndarray]
 
 # --- the learned decision --------------------------------------------------------------------
 MODEL_DIR = Path(__file__).parent / "data" / "claims"
+# Without the dictionary (RAG_DICTIONARY=none, or not fetched) the model trained without its
+# features decides: the one the project had before them.
+PLAIN_MODEL_DIR = Path(__file__).parent / "data" / "claims-without-dictionary"
 # The features the model reads (rag/claim_features.py FEATURES less the margin over the other
 # passages, which the dev folds did not support; see rag/claims_train.py).
 MODEL_FEATURES = tuple(f for f in cf.FEATURES if f not in ("other_max", "margin_max", "margin_mean"))
+PLAIN_FEATURES = tuple(f for f in MODEL_FEATURES if f not in cf.DICTIONARY_FEATURES)
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,10 @@ class Verifier:
     # "learned" (the model under rag/data/claims) or "similarity" (threshold + all tokens).
     rule: str = "learned"
     language: str = "de"                 # of the claims (the answer's)
-    model: SupportModel | None = None    # default: load_model()
+    # The German-English dictionary (rag/glossary.py): the learned check reads the claim's words
+    # in the window through it; without it the model trained without those features decides.
+    glossary: object | None = None
+    model: SupportModel | None = None    # default: load_model() of the folder that fits
     _cache: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -109,7 +118,10 @@ class Verifier:
         if self.rule not in ("learned", "similarity"):
             raise RagError(f"claim_check={self.rule!r} is not a claim check (choose learned or similarity).")
         if self.rule == "learned" and self.model is None:
-            self.model = load_model()
+            self.model = load_model(MODEL_DIR if self.glossary is not None else PLAIN_MODEL_DIR)
+        if self.rule == "learned" and self.glossary is None and set(self.model.features) & set(cf.DICTIONARY_FEATURES):
+            raise RagError("This claim checker's model reads the German-English dictionary; give the "
+                           "Verifier a glossary or use the model in rag/data/claims-without-dictionary.")
 
     def _windows(self, text: str) -> cf.PassageWindows:
         with self._lock:
@@ -143,7 +155,7 @@ class Verifier:
         if self.rule == "similarity":
             return self._by_similarity(claim, pw, checkable)
         scored = cf.score(claim, self.claim_vector(claim), pw, list(others), checkable,
-                          self.claim_vector, self.language)
+                          self.claim_vector, self.language, glossary=self.glossary)
         span, sim = scored.span, scored.similarity
         veto = bool(cf.vetoed(scored.row)[0])
         p = self.model.probability(scored.row)

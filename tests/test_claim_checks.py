@@ -13,7 +13,7 @@ import pytest
 from rag import claim_features as cf, word_frequency
 from rag.settings import Settings
 from rag.checkable import agreement
-from rag.verification import MODEL_DIR, MODEL_FEATURES, Verifier, load_model
+from rag.verification import MODEL_DIR, MODEL_FEATURES, PLAIN_FEATURES, PLAIN_MODEL_DIR, Verifier, load_model
 
 
 @pytest.fixture(scope="module")
@@ -113,13 +113,26 @@ def test_feature_row(embedder):
 
 
 # --- the committed model ------------------------------------------------------------------------
-def test_the_committed_model_is_small_and_reads_the_features_computed():
-    meta = json.loads((MODEL_DIR / "meta.json").read_text(encoding="utf-8"))
-    assert (MODEL_DIR / "support.npz").stat().st_size < 1_000_000
+@pytest.mark.parametrize("folder, features", [(MODEL_DIR, MODEL_FEATURES), (PLAIN_MODEL_DIR, PLAIN_FEATURES)])
+def test_the_committed_models_are_small_and_read_the_features_computed(folder, features):
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    assert (folder / "support.npz").stat().st_size < 1_000_000
     assert meta["command"] == "python -m rag train-claims" and "dev articles" in meta["data"]
-    assert tuple(meta["features"]) == MODEL_FEATURES and set(MODEL_FEATURES) <= set(cf.FEATURES)
-    model = load_model()
+    assert tuple(meta["features"]) == features and set(features) <= set(cf.FEATURES)
+    model = load_model(folder)
     assert 0 < model.threshold < 1
+    # Only the first model reads the dictionary's features: the second decides without it.
+    assert bool(set(features) & set(cf.DICTIONARY_FEATURES)) == (folder == MODEL_DIR)
+
+
+def test_the_verifier_picks_the_model_that_fits_the_dictionary(embedder):
+    from rag.results import RagError
+
+    words = {"Kaffee": "coffee"}
+    assert Verifier(embedder.queries, embedder.passages).model.features == PLAIN_FEATURES
+    assert Verifier(embedder.queries, embedder.passages, glossary=_glossary(words)).model.features == MODEL_FEATURES
+    with pytest.raises(RagError, match="dictionary"):
+        Verifier(embedder.queries, embedder.passages, model=load_model(MODEL_DIR))
 
 
 def test_a_model_for_other_features_is_refused(tmp_path):
@@ -150,18 +163,29 @@ AAA = ("The American Automobile Association reported that in the last week of Fe
        "gasoline stations had no fuel.")     # 13-02: "in der letzten Februarwoche 1974"
 
 
-def _verifier(embedder, known, rule: str = "learned") -> Verifier:
+def _verifier(embedder, known, rule: str = "learned", glossary=None) -> Verifier:
     s = Settings()
     return Verifier(embedder.queries, embedder.passages, min_similarity=s.claim_min_similarity,
                     cross_language=True, min_similarity_cross=s.claim_min_similarity_cross,
-                    known_name=known, rule=rule, language="en")
+                    known_name=known, rule=rule, language="en", glossary=glossary)
 
 
-def test_english_claims_with_translated_words_are_kept(embedder, known, xquad):
-    learned, rule = _verifier(embedder, known), _verifier(embedder, known, "similarity")
+@pytest.fixture(scope="module")
+def dictionary():
+    from rag import glossary
+
+    found = glossary.load(Settings.from_env().dictionary)
+    assert found, "no German-English dictionary: run `make dictionary`"
+    return found
+
+
+@pytest.mark.parametrize("with_dictionary", [True, False])
+def test_english_claims_with_translated_words_are_kept(embedder, known, xquad, dictionary, with_dictionary):
+    learned = _verifier(embedder, known, glossary=dictionary if with_dictionary else None)
+    rule = _verifier(embedder, known, "similarity")
     for pid, claim in TRANSLATED:
         e = learned.check(claim, xquad[pid].de)
-        assert e.verified and e.score >= load_model().threshold, (claim, e)
+        assert e.verified and e.score >= learned.model.threshold, (claim, e)
         assert e.span.quote in xquad[pid].de
         assert not rule.check(claim, xquad[pid].de).verified      # what the previous check did
 
@@ -186,8 +210,9 @@ def test_the_similarity_rule_embeds_each_claim_once(embedder, known, xquad):
     assert rule.check(AAA, xquad["13-02"].de).verified
 
 
-def test_english_claims_that_are_wrong_are_still_caught(embedder, known, xquad):
-    v = _verifier(embedder, known)
+@pytest.mark.parametrize("with_dictionary", [True, False])
+def test_english_claims_that_are_wrong_are_still_caught(embedder, known, xquad, dictionary, with_dictionary):
+    v = _verifier(embedder, known, glossary=dictionary if with_dictionary else None)
     (pid, tesla), _, (pid3, costa) = TRANSLATED
     assert v.check(AAA, xquad["13-02"].de).verified
     wrong = [
@@ -202,6 +227,53 @@ def test_english_claims_that_are_wrong_are_still_caught(embedder, known, xquad):
     for claim, passage in wrong:
         e = v.check(claim, passage)
         assert not e.verified, (claim, e)
+
+
+# English claims of the test articles, each cited against another paragraph of its article on the
+# same topic, that the model without the dictionary's features kept: through the dictionary few of
+# the claim's words are in the window ("proteins", "cytoplasm", "zoning").
+WRONG_BUT_KEPT_WITHOUT_DICTIONARY = [
+    ("39-01", "Some of its proteins were then synthesized in the cytoplasm of the host cell, and imported back "
+              "into the chloroplast (formerly the cyanobacterium)."),
+    ("29-00", "The project must adhere to zoning and building code requirements."),
+    ("39-02", "These chloroplasts, which can be traced back directly to a cyanobacterial ancestor, are known as "
+              "primary plastids (\"plastid\" in this context means almost the same thing as chloroplast)."),
+    ("29-04", "This is designated as a \"design build\" contract where the contractor is given a performance "
+              "specification and must undertake the project from design to construction, while adhering to the "
+              "performance specifications."),
+]
+
+
+def test_the_dictionary_catches_english_claims_the_check_without_it_kept(embedder, known, xquad, dictionary):
+    with_it, without = _verifier(embedder, known, glossary=dictionary), _verifier(embedder, known)
+    for pid, claim in WRONG_BUT_KEPT_WITHOUT_DICTIONARY:
+        assert without.check(claim, xquad[pid].de).verified, claim      # the check before
+        e = with_it.check(claim, xquad[pid].de)
+        assert not e.verified and e.score < with_it.model.threshold, (claim, e)
+
+
+def test_gloss_share_and_the_window_names_the_claim_lacks():
+    g = _glossary({"Kaffee": "coffee", "Kuchen": "cake", "Stadthalle": "municipal hall", "Hund": "dog",
+                   "bellt": "barks", "Gewinnerin": "winner", "sang": "sang"})
+    window = "Es gab Kaffee und Kuchen in der Stadthalle."
+    assert cf.gloss_share("There was coffee and cake in the municipal hall.", window, "en", g) == 1.0
+    assert cf.gloss_share("The dog barks loudly at night.", window, "en", g) < 0.2
+    assert math.isnan(cf.gloss_share("It is.", window, "en", g))          # no content word
+    # German claims are compared with the window's own words (no gloss needed).
+    assert cf.gloss_share("Kaffee und Kuchen gab es.", window, "de", g) == 1.0
+    # Grammy, Lady and Gaga are names (the dictionary lacks them); Gewinnerin is a German noun.
+    window = "Die Gewinnerin des Grammy, Lady Gaga, sang."
+    swapped = lambda claim: cf.swapped_names(claim, window, g, len(agreement(claim, window).missing))
+    assert swapped("The Grammy winner Lady Gaga sang.") == 0
+    assert swapped("The Davis winner Lady Gaga sang.") == 1          # Davis for Grammy
+    assert swapped("Lady Gaga sang.") == 0           # names left out, none added: no swap
+    assert swapped("The Grammy winner Lady Gaga sang at the Met.") == 0     # one added, none left out
+
+
+def _glossary(words: dict):
+    from rag.glossary import Glossary
+
+    return Glossary(words)
 
 
 def test_benchmark_context_never_holds_an_unsupported_claims_source(xquad):

@@ -119,6 +119,7 @@ class Scored:
     row: np.ndarray | None = None     # claim_features.FEATURES
     p: float = float("nan")           # the learned model's probability (filled by `decide`)
     learned_ok: bool = False          # the learned check's verdict (filled by `decide`)
+    plain_ok: bool = False            # the verdict of the model without the dictionary (`decide`)
 
 
 class VectorCache:
@@ -178,9 +179,10 @@ def context(item: Item, article: list[str]) -> list[str]:
 
 
 def score_items(items: list[Item], paragraphs: dict[str, str], embed_queries, embed_passages,
-                known_name=None) -> list[Scored]:
+                known_name=None, glossary=None) -> list[Scored]:
     """Per item, the features of its claim against the cited paragraph among the other
-    paragraphs of its article (threshold-free). `paragraphs`: every paragraph of the articles."""
+    paragraphs of its article (threshold-free). `paragraphs`: every paragraph of the articles;
+    `glossary`: the dictionary the answering stage's check reads claims with (rag/glossary.py)."""
     from .. import claim_features as cf
 
     texts = sorted({it.claim for it in items})
@@ -209,7 +211,7 @@ def score_items(items: list[Item], paragraphs: dict[str, str], embed_queries, em
         checkable = known_name if it.lang != "de" else None     # the paragraphs are German
         others = [win[pid] for pid in context(it, by_article[it.paragraph[:2]])]
         sc = cf.score(it.claim, claim_vec[it.claim], win[it.paragraph], [o.text for o in others], checkable,
-                      claim_vec.__getitem__, it.lang, others_windows=others)
+                      claim_vec.__getitem__, it.lang, others_windows=others, glossary=glossary)
         t = sc.tokens
         # The check before (788a794): a cited passage with any sentence counts as support.
         out.append(Scored(sc.similarity, not (t.numbers_missing or t.months_missing or t.names_missing),
@@ -218,7 +220,7 @@ def score_items(items: list[Item], paragraphs: dict[str, str], embed_queries, em
 
 
 def rates(items: list[Item], scored: list[Scored], split: str, thresholds: dict[str, float],
-          tokens: bool = True, old: bool = False, learned: bool = False) -> dict:
+          tokens: bool = True, old: bool = False, learned: bool = False, plain: bool = False) -> dict:
     """{lang: {kind: share caught (unsupported/perturbed) or kept (supported), n}}; `thresholds`
     by claim language (German claims are same-language, English ones cross-language)."""
     out: dict = {}
@@ -232,6 +234,8 @@ def rates(items: list[Item], scored: list[Scored], split: str, thresholds: dict[
                 verified = [s.old_kept for _, s in pairs]
             elif learned:
                 verified = [s.learned_ok for _, s in pairs]
+            elif plain:
+                verified = [s.plain_ok for _, s in pairs]
             else:
                 verified = [s.similarity >= threshold and (s.tokens_ok or not tokens) for _, s in pairs]
             share = sum(verified) / len(pairs) if pairs else None
@@ -240,19 +244,22 @@ def rates(items: list[Item], scored: list[Scored], split: str, thresholds: dict[
     return out
 
 
-def decide(scored: list[Scored], model=None) -> None:
+def decide(scored: list[Scored], model=None, plain=None) -> None:
     """The learned check's verdict on every item, with the committed model (rag/data/claims):
-    the model's probability reaches its threshold and no number or month is missing."""
+    the model's probability reaches its threshold and no number or month is missing; and with
+    the model without the dictionary (rag/data/claims-without-dictionary), side by side."""
     from ..claim_features import FEATURES, vetoed
-    from ..verification import load_model
+    from ..verification import PLAIN_MODEL_DIR, load_model
 
-    model = model or load_model()
+    model, plain = model or load_model(), plain or load_model(PLAIN_MODEL_DIR)
     if not scored:
         return
     rows = np.stack([s.row for s in scored])
     p = model.trees.proba(rows[:, [FEATURES.index(f) for f in model.features]])
-    for s, pi, v in zip(scored, p, vetoed(rows)):
+    p_plain = plain.trees.proba(rows[:, [FEATURES.index(f) for f in plain.features]])
+    for s, pi, pj, v in zip(scored, p, p_plain, vetoed(rows)):
         s.p, s.learned_ok = float(pi), bool(pi >= model.threshold and not v)
+        s.plain_ok = bool(pj >= plain.threshold and not v)
 
 
 def choose_thresholds(items: list[Item], scored: list[Scored]) -> dict[str, float]:
@@ -285,9 +292,10 @@ def first_paragraphs(paragraphs: list[data.ParallelParagraph], per_article: int 
     return out
 
 
-def collect(xquad_folder, embedder, cache_dir: Path, per_article: int | None = None):
-    """(paragraphs the claims come from, items, their features). Vectors are cached on disk in
-    `cache_dir`, so a re-run after a change to the rules embeds nothing again."""
+def collect(xquad_folder, embedder, cache_dir: Path, per_article: int | None = None, glossary=None):
+    """(paragraphs the claims come from, items, their features; those that need the `glossary`
+    are NaN without it). Vectors are cached on disk in `cache_dir`, so a re-run after a change
+    to the rules embeds nothing again."""
     every = data.load_parallel(xquad_folder)
     paragraphs = first_paragraphs(every, per_article)
     items = build_items(paragraphs)
@@ -298,12 +306,14 @@ def collect(xquad_folder, embedder, cache_dir: Path, per_article: int | None = N
     known = vocabulary_check([p.de for p in every])
     # The context passages are the whole article, whichever paragraphs the claims come from.
     articles = {p.article for p in paragraphs}
-    scored = score_items(items, {p.id: p.de for p in every if p.article in articles}, queries, passages, known)
+    scored = score_items(items, {p.id: p.de for p in every if p.article in articles}, queries, passages, known,
+                         glossary)
     return paragraphs, items, scored
 
 
-def run(xquad_folder, embedder, cache_dir: Path, per_article: int | None = None) -> dict:
-    paragraphs, items, scored = collect(xquad_folder, embedder, cache_dir, per_article)
+def run(xquad_folder, embedder, cache_dir: Path, per_article: int | None = None, glossary=None) -> dict:
+    """The benchmark's section; without the `glossary` only the checks that do not need it."""
+    paragraphs, items, scored = collect(xquad_folder, embedder, cache_dir, per_article, glossary)
     threshold = choose_thresholds(items, scored)
     log(f"thresholds chosen on dev articles: {threshold}")
     section = {"threshold": threshold, "paragraphs": len(paragraphs),
@@ -311,16 +321,20 @@ def run(xquad_folder, embedder, cache_dir: Path, per_article: int | None = None)
                                                                if data.xquad_split(p.article) == s})
                                                     for s in ("dev", "test")},
                "results": {}}
-    from ..verification import load_model
+    from ..verification import MODEL_DIR, PLAIN_MODEL_DIR, load_model
 
-    model = load_model()
-    decide(scored, model)
+    plain = load_model(PLAIN_MODEL_DIR)
+    model = load_model(MODEL_DIR) if glossary is not None else plain
+    decide(scored, model, plain)
     meta = model.meta
+    section["dictionary"] = glossary is not None
     section["learned"] = {"threshold": meta["threshold"], "features": meta["features"],
                           "out_of_fold_dev": meta["out_of_fold_dev"], "trained": meta["command"]}
     for split in ("dev", "test"):
         section["results"][split] = {
             "learned": rates(items, scored, split, threshold, learned=True),
+            **({"learned_without_dictionary": rates(items, scored, split, threshold, plain=True)}
+               if glossary is not None else {}),
             "new": rates(items, scored, split, threshold),
             "similarity_only": rates(items, scored, split, threshold, tokens=False),
             "old": rates(items, scored, split, threshold, old=True),
@@ -349,10 +363,14 @@ def report_lines(section: dict) -> list[str]:
              "replaced by another from the same article; the other paragraphs of the article (never the "
              "claim's own, unless cited) are the other passages the checker is given. *Learned* is the "
              "check the project uses (`claim_check=learned`): a boosted-trees model over similarity, "
-             "token-agreement, word-frequency and cognate features, trained on the dev articles by "
+             "token-agreement, word-frequency, cognate and dictionary features (the claim's words in the "
+             "window through the German-English dictionary, names swapped for others), trained "
+             "on the dev articles by "
              f"`{learned.get('trained', 'python -m rag train-claims')}` (threshold "
              f"**{learned.get('threshold', '?')}** chosen on out-of-fold dev predictions), numbers and "
-             "months must agree. *Similarity + tokens* is the previous rule (`claim_check=similarity`), "
+             "months must agree. *Learned, without the dictionary* is the model trained without the dictionary's "
+             "features, which decides where the dictionary is missing (it was the project's check before). "
+             "*Similarity + tokens* is the previous rule (`claim_check=similarity`), "
              f"with thresholds chosen on the dev articles in this run (German claims: "
              f"**{section['threshold']['de']}**, English claims: **{section['threshold']['en']}**). "
              "The rates are on the test articles (odd article index). *Before* is the check of 788a794, "
@@ -362,7 +380,9 @@ def report_lines(section: dict) -> list[str]:
     rows = []
     test = section["results"]["test"]
     for lang in ("en", "de"):
-        for name, key in (("learned (this project)", "learned"), ("similarity + tokens (previous rule)", "new"),
+        for name, key in (("learned (this project)", "learned"),
+                          ("learned, without the dictionary", "learned_without_dictionary"),
+                          ("similarity + tokens (previous rule)", "new"),
                           ("similarity only (no token check)", "similarity_only"), ("before (788a794)", "old")):
             if key not in test:
                 continue

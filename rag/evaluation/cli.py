@@ -371,10 +371,14 @@ def _xquad_answers(r: Run, section: dict, xq: data.XQuad, mode: str, n: int, ove
 
 def run_claims(r: Run) -> None:
     """Claim verification on XQuAD's parallel paragraphs (rag/evaluation/claims_eval.py)."""
+    from .. import glossary
+    from ..settings import Settings
     from . import claims_eval
 
     meta = r.section_meta()
-    section = claims_eval.run(r.args.xquad, r.embedder, claims_eval.CACHE_DIR, r.args.claim_paragraphs or None)
+    gloss = glossary.load(Settings.from_env().dictionary)
+    section = claims_eval.run(r.args.xquad, r.embedder, claims_eval.CACHE_DIR, r.args.claim_paragraphs or None,
+                              gloss)
     section["meta"] = meta
     r.save("claims", section)
 
