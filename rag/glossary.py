@@ -13,8 +13,12 @@ were chosen on the dev articles. The reader also matches an English question's w
 German words of a sentence through it (rag/reader_features.py QuestionTerms; `english`).
 
 What stays as written: names (a capitalised word the dictionary lacks, and an English word
-inside a name: "New England Patriots", "Premier League"), numbers and dates (rag/render.py has
-rendered them already), and any word the dictionary lacks."""
+inside a name or before one: "New England Patriots", "Premier League", "Jean Ribault", "Super
+Bowl"), a phrase with English function words (a title: "The Talons of Weng-Chiang"), initials,
+numbers and dates (rag/render.py has rendered them already), and any word the dictionary lacks.
+A hyphenated compound is glossed by its last part ("WWF-Bericht" -> "WWF report"). Those four
+rules were chosen on the dev articles' gold answers (their German answer span rendered for the
+English question: contains 55.4 -> 58.3 %, F1 71.9 -> 73.3)."""
 from __future__ import annotations
 
 import json
@@ -95,13 +99,21 @@ class Glossary:
         """`rendered` (rag/render.py's English of the German `source` phrase: its dates and
         numbers already English) with each German word that the dictionary knows in English."""
         src, out = source.split(), rendered.split()
-        words = [self._word(s, w, first=i == 0) for i, (s, w) in enumerate(zip(src, out))]
+        if any(w.strip(_EDGE) in langs.rules("en").PHRASE_MARKERS for w in src):
+            return rendered       # English already: a title or a name ("The Talons of Weng-Chiang")
+        words = [self._word(s, w, first=i == 0, following=src[i + 1] if i + 1 < len(src) else "")
+                 for i, (s, w) in enumerate(zip(src, out))]
         return " ".join(w for w in words + out[len(src):] if w)
 
-    def _word(self, source: str, word: str, first: bool) -> str:
+    def _is_name(self, word: str) -> bool:
+        """A capitalised word the dictionary does not know: a name ("Ribault", "Bowl")."""
         core = word.strip(_EDGE)
-        if word != source or not core or any(c.isdigit() for c in core):
-            return word           # rendered already, or a number
+        return core[:1].isupper() and not any(c.isdigit() for c in core) and not self.knows(core)
+
+    def _word(self, source: str, word: str, first: bool, following: str = "") -> str:
+        core = word.strip(_EDGE)
+        if word != source or len(core) < 2 or any(c.isdigit() for c in core):
+            return word           # rendered already, a number, or an initial ("H." is no note B)
         de = langs.rules("de")
         low = core.lower()
         if low in de.FUNCTION_WORDS_EN:
@@ -112,6 +124,8 @@ class Glossary:
             return ordinal.capitalize() if capital else ordinal
         if capital and not first and core not in self.words and rarity(low, "en") <= ENGLISH_NAME_WORD_RARITY:
             return word           # an English word inside a name: "New England Patriots"
+        if capital and rarity(low, "en") <= ENGLISH_NAME_WORD_RARITY and following and self._is_name(following):
+            return word           # and before one: "Jean Ribault", "Super Bowl", "West Side"
         found = self.lookup(core, noun=True) if capital else None
         if found is None and (not capital or first):
             found = self.lookup(core, noun=False)       # a sentence's first word is capitalised too
@@ -119,7 +133,18 @@ class Glossary:
                 found = found[:1].upper() + found[1:]   # a name's adjective: "Democratic People's Republic"
         if found is None and capital and len(core) >= 8:
             found = self.compound(core)
+        if found is None and "-" in core.strip("-"):
+            found = self._hyphenated(core)
         return found or word
+
+    def _hyphenated(self, word: str) -> str | None:
+        """A hyphenated compound by its last part: "WWF-Bericht" -> "WWF report", "Miasma-Theorie"
+        -> "Miasma theory" (the parts before it are mostly names and stay)."""
+        head, _, last = word.rpartition("-")
+        if not last[:1].isupper() or self.knows(head):
+            return None           # "Folk-Rock", "Schwarz-Weiß": German words throughout
+        found = self.lookup(last, noun=True) or (self.compound(last) if len(last) >= 8 else None)
+        return f"{head} {found}" if found else None
 
     def english(self, word: str) -> str | None:
         """The English of one German word of an article, names included ("Stadthalle" ->

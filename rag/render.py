@@ -21,6 +21,8 @@ def lead_with(short: str, body: str) -> str:
 
 _DE_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{3})+(?:,\d+)?$|^\d+,\d+$")
 _ORDINAL = re.compile(r"^(\d{1,2})\.$")
+_DECADE = re.compile(r"^(\d{1,3}0)er$")                      # "1960er": "1960s"
+_DECADE_YEARS = re.compile(r"\b(\d{1,3}0)er[- ]Jahren?\b")     # "1950er Jahren", "90er-Jahre"
 _IN_YEAR = re.compile(r"^[Ii]m Jahre? (\d{3,4})\b")
 _PREPOSITION = {"am": "on", "im": "in", "seit": "since", "bis": "until", "ab": "from", "um": "at",
                 "vor": "before", "nach": "after", "in": "in"}
@@ -68,6 +70,9 @@ def _word_to_english(word: str, en, de) -> str:
     m = _ORDINAL.match(word)
     if m:
         return m.group(1)
+    m = _DECADE.match(word)
+    if m:
+        return m.group(1) + "s"
     if word.endswith("%") and len(word) > 1:
         return german_number_to_english(word[:-1]) + "%"      # "43,3%"
     return german_number_to_english(word)
@@ -80,6 +85,7 @@ def to_english(phrase: str) -> str:
     reads as neither language). Other words stay as the article writes them."""
     en, de = langs.rules("en"), langs.rules("de")
     phrase = _IN_YEAR.sub(r"in \1", phrase)       # "im Jahr 2000" is "in 2000", not "im year 2000"
+    phrase = _DECADE_YEARS.sub(r"\1er", phrase)    # "in den 1950er Jahren": "in the 1950s"
     words = phrase.split()
     out = [_word_to_english(w, en, de) for w in words]
     if len(words) >= 2 and words[0].lower() in _PREPOSITION and _is_time(words[1:], de):

@@ -60,3 +60,7 @@ HINTS = {"who", "what", "where", "when", "why", "which", "how", "is", "are", "th
          "not", "has", "have", "with", "of", "many", "did", "does", "said", "about", "for",
          "was", "were", "according", "do", "to", "on", "at", "by", "from",
          "he", "she", "they", "it", "this", "that", "there", "year", "whom", "whose"}
+# Words that make a phrase quoted from a German article English (a title, a name: "The Talons of
+# Weng-Chiang", "Executive Vice President of Football Operations"): none is a German word, so
+# rag/glossary.py keeps such a phrase as written instead of glossing its words as German.
+PHRASE_MARKERS = frozenset({"the", "of", "and", "for", "with", "from", "by", "on"})
