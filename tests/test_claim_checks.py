@@ -252,7 +252,7 @@ def test_the_dictionary_catches_english_claims_the_check_without_it_kept(embedde
         assert not e.verified and e.score < with_it.model.threshold, (claim, e)
 
 
-def test_gloss_share_and_the_window_names_the_claim_lacks():
+def test_gloss_share_and_swapped_names():
     g = _glossary({"Kaffee": "coffee", "Kuchen": "cake", "Stadthalle": "municipal hall", "Hund": "dog",
                    "bellt": "barks", "Gewinnerin": "winner", "sang": "sang"})
     window = "Es gab Kaffee und Kuchen in der Stadthalle."
