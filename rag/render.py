@@ -1,6 +1,7 @@
 """Short answers in the reader's language: dates, weekdays, numbers and units taken from a German
 article are written the English way for English questions ("am Samstag" -> "on Saturday",
-"3. Oktober 2023" -> "3 October 2023", "1,5 Millionen Euro" -> "1.5 million euros"). Names stay
+"3. Oktober 2023" -> "3 October 2023", "1,5 Millionen Euro" -> "1.5 million euros", "im 19.
+Jahrhundert" -> "in the 19th century", "die 1960er" -> "die 1960s"). Names stay
 as the article writes them; other words are glossed by a dictionary where one is installed
 (rag/glossary.py)."""
 from __future__ import annotations
@@ -96,7 +97,19 @@ def to_english(phrase: str) -> str:
     for i in range(1, len(words) - 1):
         if words[i].lower() == "zu" and words[i - 1][:1].isdigit() and words[i + 1][:1].isdigit():
             out[i] = "to"       # "20 zu 1"; elsewhere "zu" is rarely "to" ("Steuern zu zahlen")
+    for i, w in enumerate(words):
+        m = _ORDINAL.match(w)
+        if m and not (i + 1 < len(words) and words[i + 1].lower().rstrip(".") in de.MONTHS):
+            out[i] = _ordinal_en(int(m.group(1)))    # "19. Jahrhundert": "19th century"; a date stays "3 October"
+            if i and words[i - 1].lower() == "im":
+                out[i - 1] = "in the"                # "im 19. Jahrhundert": "in the 19th century"
     return " ".join(out[:_end_of_quantity(words, out)])
+
+
+def _ordinal_en(n: int) -> str:
+    """3 -> "3rd", 11 -> "11th", 22 -> "22nd"."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _end_of_quantity(words: list[str], out: list[str]) -> int:

@@ -35,6 +35,7 @@ Talon {m} | Talons {pl} :: coupon | coupons
 H {n} [mus.] :: B [mus.]
 Modul {n} | Module {pl} :: module | modules
 Pilot {m} | Piloten {pl} :: aviator | aviators
+Route {f} | Routen {pl} :: route | routes
 """
 
 
@@ -80,7 +81,7 @@ def test_names_numbers_and_dates_stay_as_rendered(tmp_path):
 
 def test_english_titles_hyphenated_names_initials_and_decades(tmp_path):
     """What the dev articles' gold answers showed wrong (dev contains of the German gold spans
-    rendered for English questions 55.4 -> 58.5 %): an English title glossed as German, a
+    rendered for English questions 55.4 -> 59.0 %): an English title glossed as German, a
     hyphenated compound left German, an initial taken for a word, a German decade."""
     g = table(tmp_path)
     # "of" and "the" are no German words: the phrase is English already ("Talons" is German too).
@@ -88,6 +89,7 @@ def test_english_titles_hyphenated_names_initials_and_decades(tmp_path):
     assert short_answer("die Talons", "en", g) == "the coupons"
     # Capitalised common English words together: a name in English ("Module", "Pilot" are German too).
     assert short_answer("Lunar Module Pilot", "en", g) == "Lunar Module Pilot"
+    assert short_answer("State Route 41", "en", g) == "State Route 41"      # numbers aside
     assert short_answer("die Piloten", "en", g) == "the aviators"
     # A hyphenated compound by its last part, the name before it as written.
     assert short_answer("dem WWF-Bericht", "en", g) == "the WWF report"
@@ -96,6 +98,7 @@ def test_english_titles_hyphenated_names_initials_and_decades(tmp_path):
     assert short_answer("in den 1950er Jahren", "en", g) == "in the 1950s"
     assert short_answer("die 90er-Jahre", "en", g) == "the 90s"
     assert short_answer("der 1960er und 1970er", "en", g) == "the 1960s and 1970s"
+    assert short_answer("im 19. Jahrhundert", "en", g) == "in the 19th century"
 
 
 def test_the_parsed_table_is_cached_and_renewed_when_the_dictionary_changes(tmp_path):

@@ -99,6 +99,12 @@ def test_span_candidates_cross_no_punctuation_and_no_function_word_edges():
     ("am Samstag", "on Saturday"),
     ("im September 2023", "in September 2023"),
     ("3. Oktober 2023", "3 October 2023"),
+    ("am 28. Mai", "on 28 May"),
+    # An ordinal before anything but a month is an English ordinal.
+    ("19. Jahrhundert", "19th century"),
+    ("im 19. Jahrhundert", "in the 19th century"),
+    ("der 2. Platz", "der 2nd Platz"),
+    ("12.", "12th"),
     ("1.000", "1,000"),
     ("3,5 Prozent", "3.5 percent"),
     ("1,5 Millionen Euro", "1.5 million euros"),
