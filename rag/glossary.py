@@ -103,9 +103,12 @@ class Glossary:
         markers = langs.rules("en").PHRASE_MARKERS
         if any(w.strip(_EDGE).lower() in markers for w in src) or self._english_name(src):
             return rendered       # English already: a title or a name ("The Talons of Weng-Chiang")
-        words = [self._word(s, w, first=i == 0, following=src[i + 1] if i + 1 < len(src) else "")
-                 for i, (s, w) in enumerate(zip(src, out))]
-        return " ".join(w for w in words + out[len(src):] if w)
+        # A word still as the article writes it is German; one the rendering changed is not. Not
+        # by position: the rendering may change the number of words ("im Jahr 2000" -> "in 2000").
+        german = set(src)
+        words = [self._word(w, w in german, first=i == 0, following=out[i + 1] if i + 1 < len(out) else "")
+                 for i, w in enumerate(out)]
+        return " ".join(w for w in words if w)
 
     @staticmethod
     def _english_name(words: list[str]) -> bool:
@@ -120,9 +123,9 @@ class Glossary:
         core = word.strip(_EDGE)
         return core[:1].isupper() and not any(c.isdigit() for c in core) and not self.knows(core)
 
-    def _word(self, source: str, word: str, first: bool, following: str = "") -> str:
+    def _word(self, word: str, german: bool, first: bool, following: str = "") -> str:
         core = word.strip(_EDGE)
-        if word != source or len(core) < 2 or any(c.isdigit() for c in core):
+        if not german or len(core) < 2 or any(c.isdigit() for c in core):
             return word           # rendered already, a number, or an initial ("H." is no note B)
         de = langs.rules("de")
         low = core.lower()

@@ -67,6 +67,9 @@ def test_a_short_answer_is_glossed_word_by_word(tmp_path):
     assert short_answer("Der Zweite Weltkrieg", "en", g) == "the Second world war"   # ordinals by rule
     assert short_answer("Demokratische Volksrepublik", "en", g) == "Democratic people's republic"
     assert short_answer("Einwohner", "de", g) == "Einwohner"                    # German readers: as written
+    # The rendering shortened the phrase ("im Jahr 2000" -> "in 2000"); the words after it are
+    # still glossed (they stayed German when words were paired by position).
+    assert short_answer("im Jahr 2000 die Stadt", "en", g) == "in 2000 the town"
 
 
 def test_names_numbers_and_dates_stay_as_rendered(tmp_path):
