@@ -10,7 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Iterable
 
 from . import lang as langs
 from .lexical import function_words, tokenize
@@ -185,10 +185,12 @@ def _name_found(name: str, words: set[str], folded_text: str) -> bool:
     return False
 
 
-def name_in(name: str, text: str) -> bool:
-    """Whether `text` has `name`, spelled as there or transliterated (Lawrow = Lavrov)."""
+def names_lacking(candidates: Iterable[str], text: str) -> list[str]:
+    """The `candidates` (names) that `text` lacks, spelled as there or transliterated (Lawrow =
+    Lavrov); `text` is folded once for all of them."""
     folded = [fold(w) for w in WORD.findall(text)]
-    return _name_found(name, set(folded), " ".join(folded))
+    words, folded_text = set(folded), " ".join(folded)
+    return [n for n in candidates if not _name_found(n, words, folded_text)]
 
 
 def _prefix_like(key: str, w: str) -> bool:
@@ -229,8 +231,6 @@ def agreement(claim: str, evidence: str, checkable: Callable[[str], bool] | None
     missing = [n for n in sorted(numbers(claim)) if n not in ev_numbers]
     ev_months = evidence_months(evidence)
     missing += [f"month {m}" for m in sorted(months(claim)) if m not in ev_months]
-    folded = [fold(w) for w in WORD.findall(evidence)]
-    folded_words, folded_text = set(folded), " ".join(folded)
-    missing += [n for n in dict.fromkeys(names(claim)) if (checkable is None or checkable(n))
-                and not _name_found(n, folded_words, folded_text)]
+    missing += names_lacking([n for n in dict.fromkeys(names(claim)) if checkable is None or checkable(n)],
+                             evidence)
     return Agreement(tuple(missing))

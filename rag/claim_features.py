@@ -8,7 +8,8 @@ to an unrelated sentence on the same topic. Measured together they separate bett
 * similarity to the best window of 1, 2 and 3 consecutive sentences;
 * the margin over the other passages given with it: a supported claim is closer to its passage
   than to the rest of the (same-topic) retrieved text, an invented one is not;
-* agreement of numbers, months and names (transliteration-insensitive, see `name_in`);
+* agreement of numbers, months and names (transliteration-insensitive, see
+  checkable.names_lacking);
 * the share of the claim's content words that have a cognate in the window (character
   trigrams of the folded words: Physik/physics, Kommission/Commission);
 * how far the best sentence stands out of its passage (peak, gap);
@@ -29,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from .checkable import agreement, fold, months, name_in, names, numbers
+from .checkable import agreement, fold, months, names, names_lacking, numbers
 from .citations import Span
 from .lexical import function_words, tokenize
 from .text import split_sentences
@@ -167,8 +168,8 @@ def swapped_names(claim: str, window: str, glossary, claim_missing: int) -> floa
     one way, it made a faithful short claim look wrong."""
     if not claim_missing:
         return 0.0
-    lacking = sum(not name_in(n, claim) for n in dict.fromkeys(names(window)) if not glossary.knows(n))
-    return float(min(claim_missing, lacking))
+    lacking = names_lacking([n for n in dict.fromkeys(names(window)) if not glossary.knows(n)], claim)
+    return float(min(claim_missing, len(lacking)))
 
 
 def masked(claim: str, window: str, missing_names: tuple[str, ...] | None = None) -> str | None:

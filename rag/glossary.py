@@ -115,8 +115,7 @@ class Glossary:
         """Two or more capitalised words, each a common English word, numbers aside: a name in
         English ("Lunar Module Pilot", "State Route 41"), though German has some of its words too."""
         cores = [c for c in (w.strip(_EDGE) for w in words) if not c.isdigit()]
-        return len(cores) >= 2 and all(c[:1].isupper() and c.isalpha() and
-                                       rarity(c.lower(), "en") <= ENGLISH_NAME_WORD_RARITY for c in cores)
+        return len(cores) >= 2 and all(c[:1].isupper() and c.isalpha() and _common_english(c) for c in cores)
 
     def _is_name(self, word: str) -> bool:
         """A capitalised word the dictionary does not know: a name ("Ribault", "Bowl")."""
@@ -135,9 +134,10 @@ class Glossary:
         ordinal = _english_ordinal(low)
         if ordinal:         # the dictionary's first sense of "Zweiten" is "runner-up"
             return ordinal.capitalize() if capital else ordinal
-        if capital and not first and core not in self.words and rarity(low, "en") <= ENGLISH_NAME_WORD_RARITY:
+        english_word = capital and _common_english(low)
+        if english_word and not first and core not in self.words:
             return word           # an English word inside a name: "New England Patriots"
-        if capital and rarity(low, "en") <= ENGLISH_NAME_WORD_RARITY and following and self._is_name(following):
+        if english_word and following and self._is_name(following):
             return word           # and before one: "Jean Ribault", "Super Bowl", "West Side"
         found = self.lookup(core, noun=True) if capital else None
         if found is None and (not capital or first):
@@ -154,7 +154,8 @@ class Glossary:
         """A hyphenated compound by its last part: "WWF-Bericht" -> "WWF report", "Miasma-Theorie"
         -> "Miasma theory" (the parts before it are mostly names and stay)."""
         head, _, last = word.rpartition("-")
-        if not last[:1].isupper() or self.knows(head) and self.english(head) != head:
+        head_english = self.english(head)
+        if not last[:1].isupper() or head_english not in (None, head):
             return None           # "Schwarz-Weiß": German words throughout ("Montreal" is a name)
         found = self.lookup(last, noun=True) or (self.compound(last) if len(last) >= 8 else None)
         return f"{head} {found}" if found else None
@@ -178,7 +179,7 @@ class Glossary:
 
     def knows(self, word: str) -> bool:
         """Whether `word` is a word of the dictionary (as a noun or otherwise), not a name."""
-        return self.english(word) is not None or self.lookup(word, noun=False) is not None
+        return self.english(word) is not None
 
     def lookup(self, word: str, noun: bool) -> str | None:
         """The English of `word` or of its form without an inflection ending ("feuchten")."""
@@ -205,6 +206,11 @@ class Glossary:
                 if modifier and len(stem) >= 3:
                     return f"{modifier} {self.words[head]}"
         return None
+
+
+def _common_english(word: str) -> bool:
+    """A word English uses often enough to be an English word of a name ("Patriots", "Super")."""
+    return rarity(word.lower(), "en") <= ENGLISH_NAME_WORD_RARITY
 
 
 @lru_cache(maxsize=1)
