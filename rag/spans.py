@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from . import lang as langs
 from .lexical import function_words
@@ -20,7 +19,6 @@ _YEAR = re.compile(r"^(1[0-9]{3}|20[0-9]{2})(er)?$")
 _NUMBER = re.compile(r"^\d+(?:[.,:]\d+)*\.?(?:\s?%)?$")
 
 
-@lru_cache(maxsize=1)
 @dataclass
 class SpanCandidate:
     sentence: int        # index of the sentence among the reader's candidates

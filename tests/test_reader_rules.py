@@ -1,6 +1,7 @@
 """The reader's rules that need no model: question kinds, span kinds, English rendering, sentence
 splitting, planted instructions, follow-up kinds, language modules, the dev/test splits."""
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from rag import lang as langs
 from rag.boosted_trees import TreeEnsemble, from_sklearn
 from rag.render import to_english
-from rag.spans import sentence_spans, word_kinds
+from rag.spans import SpanCandidate, sentence_spans, word_kinds
 from rag.text import split_sentences, tokens
 
 
@@ -93,6 +94,15 @@ def test_span_candidates_cross_no_punctuation_and_no_function_word_edges():
     for c in sentence_spans(0, sentence):
         assert sentence[c.start:c.end] == c.text
 
+
+
+def test_span_candidates_are_plain_values():
+    # A stray cache decorator once made SpanCandidate a function returning shared instances: not
+    # a type (isinstance failed) and not picklable (a reader's features could not be saved).
+    spans = sentence_spans(0, "Lawrow traf Kim in Wŏnsan.")
+    assert all(isinstance(c, SpanCandidate) for c in spans)
+    assert pickle.loads(pickle.dumps(spans)) == spans
+    assert SpanCandidate(0, 0, 1, 0, 6, "Lawrow") is not SpanCandidate(0, 0, 1, 0, 6, "Lawrow")
 
 @pytest.mark.parametrize("german,english", [
     ("Samstag", "Saturday"),
