@@ -42,6 +42,16 @@ from rag.text import split_sentences, tokens
     ("Wie nennt man diese Zeit?", "what"),
     ("Wie heißen die Schulen?", "what"),
     ("Wie entwickelten die Hugenotten ihre Ansichten?", "how"),
+    # English "what" before a noun is German "welche" ("Welcher Gerichtsfall ...?"); before a verb
+    # it stays "what".
+    ("What court case desegregated schools in the United States?", "which"),
+    ("In what language was most of the statement written?", "which"),
+    ("What nationality is Hoesung Lee?", "which"),
+    ("What is a prime number?", "what"),
+    ("What caused the fire?", "what"),
+    ("What were they called?", "what"),
+    ("What year did the war end?", "when"),
+    ("What city is the capital?", "where"),
 ])
 def test_question_kind(question, kind):
     assert langs.question_kind(question) == kind

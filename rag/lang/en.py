@@ -3,13 +3,20 @@ import re
 
 CODE = "en"
 
+# Words after "what" that make it the subject or object of a verb, not a determiner.
+_VERB_AFTER_WHAT = (r"is|was|are|were|be|been|did|does|do|has|have|had|can|could|will|would|should|may|"
+                    r"might|must|shall|happens?|happened|causes?|caused|makes?|made|leads?|led|[a-z]+ed|"
+                    r"it|he|she|they|we|you|i|if|about|else|exactly")
+
 QUESTION_KINDS = [
     ("other", re.compile(r"\bwhat (did|does|do|has|have|had) [\w\s'-]{0,40}\b(say|said|tell|told|write|wrote|claim|announce|warn|promise)\b")),
     ("count", re.compile(r"\b(how many|how much|how long|how old|how far|how high|how large|how big|how often|how tall|how fast|how deep|how wide|how heavy|what percentage|what number of|what proportion)\b")),
     ("when", re.compile(r"\b(which weekday|what weekday|which day of the week|when|what year|which year|what day|which day|what date|what time|which century|what century|what month|which month|what period|which period|what era)\b")),
     ("where", re.compile(r"\b(where|in which (city|country|town|state|region|place)|what (city|country|town|state|region|place))\b")),
     ("who", re.compile(r"\b(who|whom|whose|what is the name of|what was the name of|which (person|man|woman|player|president|politician))\b")),
-    ("which", re.compile(r"\b(which|what kind|what type|what sort)\b")),
+    # "What" before a noun asks "which" ("What court case ...?", German "Welcher Fall ...?");
+    # before a verb ("What is ...?", "What caused ...?") it asks "what".
+    ("which", re.compile(r"\b(which|what kind|what type|what sort|what (?!(" + _VERB_AFTER_WHAT + r")\b)[a-z]+)\b")),
     ("why", re.compile(r"\b(why|for what reason)\b")),
     ("how", re.compile(r"\b(how)\b")),
     ("what", re.compile(r"\b(what)\b")),
