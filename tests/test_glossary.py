@@ -36,6 +36,10 @@ H {n} [mus.] :: B [mus.]
 Modul {n} | Module {pl} :: module | modules
 Pilot {m} | Piloten {pl} :: aviator | aviators
 Route {f} | Routen {pl} :: route | routes
+Mann {m} | Männer {pl} :: man | men
+Michael {m} :: Mikhail
+du {pron} :: you
+Bürgermeister {m} | Bürgermeister {pl} :: mayor | mayors
 """
 
 
@@ -102,6 +106,21 @@ def test_english_titles_hyphenated_names_initials_and_decades(tmp_path):
     assert short_answer("die 90er-Jahre", "en", g) == "the 90s"
     assert short_answer("der 1960er und 1970er", "en", g) == "the 1960s and 1970s"
     assert short_answer("im 19. Jahrhundert", "en", g) == "in the 19th century"
+
+
+def test_a_name_with_initials_stays_as_written(tmp_path):
+    g = table(tmp_path)
+    # The dictionary knows "Michael", "Mann" and "du", but beside an initial they are a name.
+    assert short_answer("Michael E. Mann, Raymond S. Bradley und Malcolm K. Hughes", "en", g) == \
+        "Michael E. Mann, Raymond S. Bradley and Malcolm K. Hughes"
+    assert short_answer("E. I. du Pont", "en", g) == "E. I. du Pont"
+    # A title before the initial is still glossed; so are the words after the name.
+    assert short_answer("Bürgermeister W. Haydon Burns", "en", g) == "mayor W. Haydon Burns"
+    assert short_answer("H. Brocard und die Stadt", "en", g) == "H. Brocard and the town"
+    assert short_answer("die E. coli", "en", g) == "the E. coli"
+    # Only the surname: a noun after it is German again; "z. B." is no initial.
+    assert short_answer("Die T. T. Tsui Stadt", "en", g) == "the T. T. Tsui town"
+    assert "B. town" in short_answer("Küsten, z. B. Stadt", "en", g)
 
 
 def test_the_parsed_table_is_cached_and_renewed_when_the_dictionary_changes(tmp_path):
