@@ -223,7 +223,7 @@ def _beside_initials(words: list[str]) -> set[int]:
     "Bürgermeister W. Haydon Burns" -> "mayor W. Haydon Burns"), and the surname after them with
     its particles ("E. I. du Pont"; the dictionary glossed them "Mikhail E. man", "E. I. you
     Pontian"). Only the surname: the words after it are glossed ("T. T. Tsui Galerie" -> "T. T.
-    Tsui gallery"). An initial after a lower-case abbreviation is one too ("z. B.")."""
+    Tsui gallery"). A capital after a lower-case abbreviation is no initial ("z. B.")."""
     de = langs.rules("de")
     keep: set[int] = set()
     for i, w in enumerate(words):

@@ -105,7 +105,6 @@ def test_span_candidates_cross_no_punctuation_and_no_function_word_edges():
         assert sentence[c.start:c.end] == c.text
 
 
-
 def test_span_candidates_are_plain_values():
     # A stray cache decorator once made SpanCandidate a function returning shared instances: not
     # a type (isinstance failed) and not picklable (a reader's features could not be saved).
@@ -113,6 +112,7 @@ def test_span_candidates_are_plain_values():
     assert all(isinstance(c, SpanCandidate) for c in spans)
     assert pickle.loads(pickle.dumps(spans)) == spans
     assert SpanCandidate(0, 0, 1, 0, 6, "Lawrow") is not SpanCandidate(0, 0, 1, 0, 6, "Lawrow")
+
 
 @pytest.mark.parametrize("german,english", [
     ("Samstag", "Saturday"),

@@ -119,7 +119,8 @@ FUNCTION_WORDS_EN = {
 INFLECTION_ENDINGS = ("e", "en", "er", "es", "em", "n", "s", "ern")
 # Lower-case words inside a person's name ("E. I. du Pont", "Ludwig van Beethoven"): after an
 # initial they belong to the name, not to German ("du" is not "you").
-NAME_PARTICLES = frozenset({"du", "de", "da", "di", "del", "della", "van", "von", "vom", "zu", "la", "le", "ter", "ten"})
+NAME_PARTICLES = frozenset({"du", "de", "da", "di", "del", "della", "van", "von", "vom", "zu", "la", "le",
+                            "ter", "ten"})
 # Linking letters between the parts of a compound ("Küste-n-stadt", "Arbeit-s-markt"), tried
 # before none: "Küsten" is also a plural ("coasts town").
 COMPOUND_LINKS = ("s", "n", "es", "en", "e", "")

@@ -3,7 +3,8 @@ import re
 
 CODE = "en"
 
-# Words after "what" that make it the subject or object of a verb, not a determiner.
+# Words after "what" that make it the subject or object of a verb, not a determiner (a past tense
+# by its ending: "What caused ...?"; a noun in -ed, "What speed ...?", stays "what").
 _VERB_AFTER_WHAT = (r"is|was|are|were|be|been|did|does|do|has|have|had|can|could|will|would|should|may|"
                     r"might|must|shall|happens?|happened|causes?|caused|makes?|made|leads?|led|[a-z]+ed|"
                     r"it|he|she|they|we|you|i|if|about|else|exactly")
