@@ -152,8 +152,8 @@ def gloss_share(claim: str, window: str, claim_lang: str, glossary) -> float:
         return math.nan
     have: set[str] = set()
     for w in _CONTENT.findall(window):
-        have.update(tokenize(w, claim_lang))
-        have.update(tokenize(w, "de"))
+        for lang in {claim_lang, "de"}:
+            have.update(tokenize(w, lang))
         if claim_lang == "en":
             have.update(glossary.english_stems(w))
     return float(np.mean([any(s in have for s in st) for st in stems]))

@@ -70,7 +70,7 @@ def _word_to_english(word: str, en, de) -> str:
         return _EXTRA[low]
     m = _ORDINAL.match(word)
     if m:
-        return m.group(1)
+        return m.group(1)        # a day ("3. Oktober": "3 October"); to_english makes the rest "3rd"
     m = _DECADE.match(word)
     if m:
         return m.group(1) + "s"

@@ -50,9 +50,12 @@ class SupportModel:
     threshold: float
     meta: dict = field(default_factory=dict, compare=False)   # meta.json as train-claims wrote it
 
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """Per row of claim_features.FEATURES: the probability that the claim is supported."""
+        return self.trees.proba(rows[:, [cf.FEATURES.index(f) for f in self.features]])
+
     def probability(self, row: np.ndarray) -> float:
-        x = row[[cf.FEATURES.index(f) for f in self.features]][None, :]
-        return float(self.trees.proba(x)[0])
+        return float(self.probabilities(row[None, :])[0])
 
 
 @lru_cache(maxsize=2)

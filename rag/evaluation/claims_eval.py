@@ -248,16 +248,14 @@ def decide(scored: list[Scored], model=None, plain=None) -> None:
     """The learned check's verdict on every item, with the committed model (rag/data/claims):
     the model's probability reaches its threshold and no number or month is missing; and with
     the model without the dictionary (rag/data/claims-without-dictionary), side by side."""
-    from ..claim_features import FEATURES, vetoed
+    from ..claim_features import vetoed
     from ..verification import PLAIN_MODEL_DIR, load_model
 
     model, plain = model or load_model(), plain or load_model(PLAIN_MODEL_DIR)
     if not scored:
         return
     rows = np.stack([s.row for s in scored])
-    p = model.trees.proba(rows[:, [FEATURES.index(f) for f in model.features]])
-    p_plain = plain.trees.proba(rows[:, [FEATURES.index(f) for f in plain.features]])
-    for s, pi, pj, v in zip(scored, p, p_plain, vetoed(rows)):
+    for s, pi, pj, v in zip(scored, model.probabilities(rows), plain.probabilities(rows), vetoed(rows)):
         s.p, s.learned_ok = float(pi), bool(pi >= model.threshold and not v)
         s.plain_ok = bool(pj >= plain.threshold and not v)
 
