@@ -145,3 +145,29 @@ def test_the_reader_runs_a_converted_copy_on_the_embedding_engine(e5_path, tmp_p
     head.adapters[name] = (head.adapters[name][0], head.adapters[name][1] * 2)
     head.save(other)
     assert not model_export.is_current(target, e5_path, "openvino", other)
+
+
+def test_training_items_from_the_german_and_optionally_the_english_paragraph(tokenizer):
+    """train-reader's head items of one question: the answer's sentence in its German paragraph,
+    and with `--english-sentences` also in the parallel English one (XQuAD's English answer_start
+    points there)."""
+    from conftest import SHARED
+
+    from rag import reader_train
+    from rag.evaluation import data
+
+    folder = SHARED / "data" / "xquad"
+    xq = data.load_xquad(folder)
+    english = {p.id: p.en for p in data.load_parallel(folder)}
+    for q in xq.questions["en"]:
+        a0 = q.answer_starts[0]
+        assert english[q.paragraph_id][a0:a0 + len(q.answers[0])] == q.answers[0], q.id
+    gold = {lang: {q.id: q for q in xq.questions[lang]} for lang in ("de", "en")}
+    text_of = {"de": {p.id: p.text for p in xq.paragraphs}, "en": english}
+    q = xq.questions["en"][0]
+    assert len(reader_train.head_items(tokenizer, q, text_of, gold)) == 1
+    items = reader_train.head_items(tokenizer, q, text_of, gold, english_sentences=True)
+    assert len(items) == 2
+    for item, lang in zip(items, ("de", "en")):
+        tokens = item.ids[item.inside[item.start]:item.inside[item.end] + 1]
+        assert tokenizer.decode(tokens).strip() == gold[lang][q.id].answers[0]

@@ -42,8 +42,9 @@ class XQuestion:
     lang: str
     question: str
     answers: tuple[str, ...]
-    # Where each answer starts in its paragraph's text: the file's own answer_start, so German
-    # questions only (the English ones point into the English paragraph, which is not the corpus).
+    # Where the first answer starts in the paragraph of the question's own file: the German
+    # paragraph (the corpus) for German questions, the parallel English paragraph
+    # (ParallelParagraph.en) for English ones.
     answer_starts: tuple[int, ...] = ()
 
 
@@ -86,7 +87,7 @@ def load_xquad(folder: str | Path = DEFAULT_XQUAD, langs: tuple[str, ...] = ("de
                         raise EvalError(f"XQuAD question {qa['id']} ({lang}) has no German paragraph.")
                     answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
                     starts = tuple(int(a["answer_start"]) for a in qa.get("answers", [])[:1]
-                                   if lang == "de" and "answer_start" in a)
+                                   if "answer_start" in a)
                     questions[lang].append(XQuestion(qa["id"], paragraph_of[qa["id"]], lang,
                                                      qa["question"].strip(), answers, starts))
     return XQuad(paragraphs, questions)
