@@ -110,7 +110,8 @@ def collect(xquad_dir: Path, work: Path, embedder, tokenizer, questions_per_lang
     return examples
 
 
-def head_items(tokenizer, q, text_of: dict, gold: dict, english_sentences: bool = False) -> list[span_head.HeadExample]:
+def head_items(tokenizer, q, text_of: dict, gold: dict,
+               english_sentences: bool = False) -> list[span_head.HeadExample]:
     """The span head's training items of one question: its gold sentence and answer in the German
     paragraph (what the reader reads) and, with `english_sentences`, in the parallel English one:
     translate-train data, the same questions read against English sentences, twice the items
