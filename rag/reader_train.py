@@ -80,8 +80,9 @@ def collect(xquad_dir: Path, work: Path, embedder, tokenizer, questions_per_lang
     common.sync_corpus(bot, files, "train-reader: ingest dev articles")
     path_of = {Path(f).stem: str(Path(f).resolve()) for f in files}
     gold = {lang: {q.id: q for q in xq.questions[lang]} for lang in ("de", "en")}
+    dev_ids = {p.id for p in dev}
     text_of = {"de": {p.id: p.text for p in dev},
-               "en": {p.id: p.en for p in data.load_parallel(xquad_dir) if p.id in {d.id for d in dev}}}
+               "en": {p.id: p.en for p in data.load_parallel(xquad_dir) if p.id in dev_ids}}
     cache = _VectorCache(work / "vectors.npz", embedder.name)
 
     examples = []
@@ -118,9 +119,9 @@ def head_items(tokenizer, q, text_of: dict, gold: dict,
     without leaving the dev articles. Not the default: out of fold on dev it raised short-answer
     F1 (38.1 -> 40.6 German, 31.9 -> 36.2 English questions) and abstention recall (54.5 -> 56.8
     %), but on the test articles the reader answered worse (README, "Quality and speed")."""
-    langs_ = ("de", "en") if english_sentences else ("de",)
-    items = (head_example(tokenizer, q.question, text_of[lang][q.paragraph_id], gold[lang][q.id])
-             for lang in langs_)
+    sides = ("de", "en") if english_sentences else ("de",)
+    items = (head_example(tokenizer, q.question, text_of[side][q.paragraph_id], gold[side][q.id])
+             for side in sides)
     return [x for x in items if x is not None]
 
 
