@@ -183,13 +183,15 @@ def test_load_gnad_parses_label_and_quoted_text(tmp_path):
 def test_load_xquad_pairs_english_questions_with_german_paragraphs(tmp_path):
     de = {"data": [{"title": "A_B", "paragraphs": [{"context": "Kontext", "qas": [
         {"id": "q1", "question": "Was? ", "answers": [{"text": "K", "answer_start": 0}]}]}]}]}
-    en = {"data": [{"title": "A_B", "paragraphs": [{"context": "Context", "qas": [
-        {"id": "q1", "question": "What?", "answers": [{"text": "C", "answer_start": 0}]}]}]}]}
+    en = {"data": [{"title": "A_B", "paragraphs": [{"context": "The Context", "qas": [
+        {"id": "q1", "question": "What?", "answers": [{"text": "C", "answer_start": 4}]}]}]}]}
     (tmp_path / "xquad.de.json").write_text(json.dumps(de), encoding="utf-8")
     (tmp_path / "xquad.en.json").write_text(json.dumps(en), encoding="utf-8")
     x = data.load_xquad(tmp_path)
     assert x.paragraphs == [data.Paragraph("00-00", "A B", "Kontext")]
-    assert x.questions["en"][0] == data.XQuestion("q1", "00-00", "en", "What?", ("C",))
+    # The German paragraph is the corpus; an English answer_start points into the English one.
+    assert x.questions["en"][0] == data.XQuestion("q1", "00-00", "en", "What?", ("C",), (4,))
+    assert x.questions["de"][0].answer_starts == (0,)
     assert data.xquad_docs(x.paragraphs) == {"00-00": "A B\n\nKontext\n"}
 
 
