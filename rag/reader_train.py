@@ -80,9 +80,10 @@ def collect(xquad_dir: Path, work: Path, embedder, tokenizer, questions_per_lang
     common.sync_corpus(bot, files, "train-reader: ingest dev articles")
     path_of = {Path(f).stem: str(Path(f).resolve()) for f in files}
     gold = {lang: {q.id: q for q in xq.questions[lang]} for lang in ("de", "en")}
-    dev_ids = {p.id for p in dev}
-    text_of = {"de": {p.id: p.text for p in dev},
-               "en": {p.id: p.en for p in data.load_parallel(xquad_dir) if p.id in dev_ids}}
+    text_of = {"de": {p.id: p.text for p in dev}}
+    if english_sentences:       # the English paragraphs are read only when the head learns from them
+        dev_ids = set(text_of["de"])
+        text_of["en"] = {p.id: p.en for p in data.load_parallel(xquad_dir) if p.id in dev_ids}
     cache = _VectorCache(work / "vectors.npz", embedder.name)
 
     examples = []
