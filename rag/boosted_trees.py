@@ -29,14 +29,20 @@ class TreeEnsemble:
         if len(x) == 0:
             return np.zeros(0)
         x = np.asarray(x, dtype=np.float64)
-        rows = np.arange(len(x))[:, None]
-        node = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
-        for _ in range(self.depth):
-            value = x[rows, self.feature[node]]
-            go_left = np.where(np.isnan(value), self.missing_left[node], value <= self.threshold[node])
-            nxt = np.where(go_left, self.left[node], self.right[node])
-            node = np.where(self.leaf[node], node, nxt)
-        return self.baseline + self.value[node].sum(axis=1)
+        rows, trees = len(x), len(self.roots)
+        node = np.tile(self.roots, rows)            # (row, tree) pairs, row-major
+        row = np.repeat(np.arange(rows), trees)
+        # Only the pairs still at an inner node step down: trees end at different depths, and
+        # stepping every pair to the deepest leaf was 3x slower (the bagged span ranker's 1,500
+        # trees on 300 spans: 364 -> 124 ms, the same scores).
+        active = np.flatnonzero(~self.leaf[node])
+        while active.size:
+            n = node[active]
+            value = x[row[active], self.feature[n]]
+            go_left = np.where(np.isnan(value), self.missing_left[n], value <= self.threshold[n])
+            node[active] = step = np.where(go_left, self.left[n], self.right[n])
+            active = active[~self.leaf[step]]
+        return self.baseline + self.value[node].reshape(rows, trees).sum(axis=1)
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.raw(x)))
@@ -52,6 +58,17 @@ class TreeEnsemble:
         with np.load(path) as z:
             return cls(z["feature"], z["threshold"], z["left"], z["right"], z["leaf"], z["value"],
                        z["missing_left"], z["roots"], float(z["baseline"][0]), int(z["depth"][0]))
+
+
+def average(models: list[TreeEnsemble]) -> TreeEnsemble:
+    """One ensemble whose raw score is the mean of `models`' raw scores (their trees side by
+    side, leaf values divided by their number): a bagged model saved and evaluated as one."""
+    offsets = np.cumsum([0] + [len(m.feature) for m in models[:-1]])
+    cat = lambda key: np.concatenate([getattr(m, key) for m in models])
+    shifted = lambda key: np.concatenate([getattr(m, key) + off for m, off in zip(models, offsets)])
+    return TreeEnsemble(cat("feature"), cat("threshold"), shifted("left"), shifted("right"), cat("leaf"),
+                        cat("value") / len(models), cat("missing_left"), shifted("roots"),
+                        float(np.mean([m.baseline for m in models])), max(m.depth for m in models))
 
 
 def from_sklearn(model) -> TreeEnsemble:

@@ -204,6 +204,42 @@ def test_tree_ensemble_round_trip(tmp_path):
     assert np.allclose(again.proba(x), ours.proba(x))
 
 
+def test_averaged_ensembles_score_the_mean_of_their_raw_scores(tmp_path):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from rag.boosted_trees import average
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 4))
+    y = (x[:, 0] - x[:, 3] > 0).astype(int)
+    parts = [from_sklearn(HistGradientBoostingClassifier(max_iter=n, max_leaf_nodes=leaves, random_state=0)
+                          .fit(x[i::2], y[i::2])) for i, (n, leaves) in enumerate([(7, 5), (12, 9)])]
+    both = average(parts)
+    assert np.allclose(both.raw(x), (parts[0].raw(x) + parts[1].raw(x)) / 2)
+    both.save(tmp_path / "m.npz")
+    assert np.allclose(TreeEnsemble.load(tmp_path / "m.npz").raw(x), both.raw(x))
+
+
+def test_bagged_fit_averages_fits_on_shares_of_the_questions():
+    from rag import reader_train
+
+    x = np.random.default_rng(2).normal(size=(240, 3))
+    rows = [x[i:i + 4] for i in range(0, 240, 4)]           # 60 questions of 4 candidates
+    ys = [(r[:, 0] > 0).astype(int) for r in rows]
+    seen = []
+
+    def fit(rs, labels):
+        seen.append(len(rs))
+        return reader_train._fit(rs, labels)
+
+    model = reader_train._bagged(fit)(rows, ys)
+    again = reader_train._bagged(reader_train._fit)(rows, ys)
+    assert len(seen) == reader_train.BAG_ROUNDS and all(20 < n < 60 for n in seen)
+    assert len(set(seen)) > 1                                 # each round its own share
+    assert np.array_equal(model.raw(x), again.raw(x))         # deterministic
+    assert ((model.proba(x) > 0.5) == (x[:, 0] > 0)).mean() > 0.9
+
+
 @pytest.mark.parametrize("widen, text, span, whole", [
     # A date is answered whole.
     ("whole_date", "spielt am Samstag, dem 21. März 2026.", "2026", "21. März 2026"),
