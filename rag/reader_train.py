@@ -332,14 +332,15 @@ def train(examples: list[Example], model_path: str, cache: Path) -> dict:
     span = _cross_fit(examples, lambda e: e.features.span_x, lambda e: e.span_y,
                       lambda e, p: setattr(e, "oof_span_p", p), fit=_bagged(_fit_ranker))
     rows = lambda e: answerable_row(e.features, e.oof_sentence_p, e.oof_span_p)[None, :]
+    fit_answerable = _bagged(_fit)
     oof_answerable = np.zeros(len(examples))
     for held in _folds(examples):
         train_ = [e for e, h in zip(examples, held) if not h]
-        model = _bagged(_fit)([rows(e) for e in train_], [np.array([e.answerable]) for e in train_])
+        model = fit_answerable([rows(e) for e in train_], [np.array([e.answerable]) for e in train_])
         idx = np.flatnonzero(held)
         if len(idx):
             oof_answerable[idx] = model.proba(np.concatenate([rows(examples[i]) for i in idx]))
-    answerable = _bagged(_fit)([rows(e) for e in examples], [np.array([e.answerable]) for e in examples])
+    answerable = fit_answerable([rows(e) for e in examples], [np.array([e.answerable]) for e in examples])
     threshold, abst = choose_abstention_thresholds(examples, oof_answerable)
     span_threshold = choose_span_threshold(examples)
     kind_rule = choose_rule_kinds(examples)
