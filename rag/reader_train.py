@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import glossary, lang as langs, span_head
+from . import cloze, glossary, lang as langs, span_head
 from .boosted_trees import average, from_lightgbm, from_sklearn
 from .reader import (ANSWERABLE_FEATURES, LANGUAGE_GROUPS, MODEL_DIR, Reading, answerable_row,
                      best_span, head_scorer, language_group)
@@ -53,6 +53,9 @@ BAG_SHARE = 0.8
 # town"), on a difference of 0.2 points (66.1 vs 66.2, 89 dev questions), while the rule costs
 # "who" and "where" 18 and 19 points.
 KIND_RULE_TOLERANCE = 0.01
+# Cloze questions (rag/cloze.py, `--cloze N`) are made from the 10kGNAD articles from this one
+# on: the first 240 host XQuAD paragraphs in `python -m rag eval`.
+CLOZE_FIRST_ARTICLE = 240
 
 
 @dataclass
@@ -157,6 +160,19 @@ def head_example(tokenizer, question: str, paragraph: str, gold) -> span_head.He
     return span_head.head_example(tokenizer, question, sentence.text, a0 - sentence.start, a1 - sentence.start)
 
 
+def cloze_items(tokenizer, gnad: Path, n: int, gloss) -> list[span_head.HeadExample]:
+    """The span head's items from `n` cloze questions (rag/cloze.py) on the 10kGNAD articles from
+    CLOZE_FIRST_ARTICLE on."""
+    from .evaluation import data
+
+    if n <= 0:
+        return []
+    texts = (a.text for a in data.load_gnad(gnad)[CLOZE_FIRST_ARTICLE:])
+    made = (span_head.head_example(tokenizer, q.question, q.sentence, q.start, q.end)
+            for q in cloze.from_articles(texts, n, glossary=gloss))
+    return [x for x in made if x is not None]
+
+
 class _VectorCache:
     """Embeddings of questions and sentences kept between training runs (keyed by text and model),
     so retraining after a feature change does not embed everything again."""
@@ -253,9 +269,11 @@ def _span_labels(e: Example) -> np.ndarray:
     return np.where(best, np.floor(f1 * 4 + 1e-9), np.floor(f1 * 2)).astype(np.int32)
 
 
-def _heads(examples: list[Example], model_path: str, cache: Path) -> tuple[list[span_head.SpanHead], span_head.SpanHead]:
-    """One span head per fold (trained without that fold's articles) and one on all of them."""
-    items = lambda keep: [x for e, k in zip(examples, keep) if k for x in e.extra.get("head", [])]
+def _heads(examples: list[Example], model_path: str, cache: Path,
+           extra: list[span_head.HeadExample] = ()) -> tuple[list[span_head.SpanHead], span_head.SpanHead]:
+    """One span head per fold (trained without that fold's articles) and one on all of them;
+    each also learns from the `extra` items (cloze questions, which no fold holds)."""
+    items = lambda keep: [x for e, k in zip(examples, keep) if k for x in e.extra.get("head", [])] + list(extra)
     per_fold = [_cached_fit(items(~held), model_path, cache, f"fold {n}")
                 for n, held in enumerate(_folds(examples))]
     return per_fold, _cached_fit(items(np.ones(len(examples), dtype=bool)), model_path, cache, "all")
@@ -320,14 +338,15 @@ def choose_rule_kinds(examples: list[Example]) -> list[str]:
     return sorted(k for k in on if on[k] >= off[k] - KIND_RULE_TOLERANCE)
 
 
-def train(examples: list[Example], model_path: str, cache: Path) -> dict:
+def train(examples: list[Example], model_path: str, cache: Path,
+          extra_head_items: list[span_head.HeadExample] = ()) -> dict:
     """Fit the models; returns them (as TreeEnsembles and a SpanHead) plus the thresholds and
     out-of-fold figures. `model_path` is the local e5-small the span head adapts; trained heads
-    are kept in `cache`."""
+    are kept in `cache`; `extra_head_items` (cloze questions) are added to every head's training."""
     t0 = time.perf_counter()
     sentence = _cross_fit(examples, lambda e: e.features.sentence_x, lambda e: e.sentence_y,
                           lambda e, p: setattr(e, "oof_sentence_p", p))
-    fold_heads, head = _heads(examples, model_path, cache)
+    fold_heads, head = _heads(examples, model_path, cache, extra_head_items)
     _span_rows(examples, fold_heads, model_path)
     span = _cross_fit(examples, lambda e: e.features.span_x, lambda e: e.span_y,
                       lambda e, p: setattr(e, "oof_span_p", p), fit=_bagged(_fit_ranker))
@@ -434,6 +453,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=PROJECT_ROOT / ".cache" / "reader-train",
                     help="scratch folder for the dev store")
     ap.add_argument("--questions", type=int, default=None, help="dev questions per language (default all)")
+    ap.add_argument("--cloze", type=int, default=0,
+                    help="also train the span head on N cloze questions made from 10kGNAD sentences "
+                         "(rag/cloze.py; not measured end to end yet)")
+    ap.add_argument("--gnad", type=Path, default=data.DEFAULT_GNAD, help="10kGNAD test.csv, for --cloze")
     ap.add_argument("--english-sentences", action="store_true",
                     help="also train the span head on the answers' sentences in the English paragraphs "
                          "(translate-train; better on dev, worse on the test articles)")
@@ -460,15 +483,20 @@ def main(argv: list[str] | None = None) -> int:
     e5_path = span_model_path(settings)
     tokenizer = span_head.load_tokenizer(e5_path)
     examples = collect(args.xquad, args.work, embedder, tokenizer, args.questions, args.english_sentences)
+    extra = cloze_items(tokenizer, args.gnad, args.cloze, glossary.load(settings.dictionary))
     with threadpool_limits(1):
-        result = train(examples, e5_path, args.work / "heads")
+        result = train(examples, e5_path, args.work / "heads", extra)
     flags = (f" --questions {args.questions}" if args.questions else "") + \
+        (f" --cloze {args.cloze}" if args.cloze else "") + \
         (" --english-sentences" if args.english_sentences else "")
     meta = {"command": "python -m rag train-reader" + flags,
             "data": "XQuAD (google-deepmind/xquad, CC BY-SA 4.0) dev articles: even article index",
             "questions": len(examples) // 2, "scikit_learn": sklearn.__version__,
             "lightgbm": lightgbm.__version__,
             "embedding_model": embedder.name}
+    if extra:
+        meta["cloze"] = {"head_items": len(extra), "source": "10kGNAD (tblock/10kGNAD, CC BY-NC-SA 4.0) "
+                         f"test.csv, from article {CLOZE_FIRST_ARTICLE + 1} on"}
     save(result, args.out, meta)
     log.info("saved to %s; abstention thresholds %s, span threshold %.3f, out-of-fold %s", args.out,
              result["answerable_threshold"], result["span_threshold"], result["oof"])

@@ -443,3 +443,23 @@ def test_kind_rule_kept_unless_it_costs_more_than_the_tolerance(monkeypatch):
                False: {"when": 0.6624, "who": 0.4178, "count": 0.4873}}
     monkeypatch.setattr(reader_train, "short_answer_f1", lambda examples, kinds, by: figures[bool(kinds)])
     assert reader_train.choose_rule_kinds([]) == ["count", "when"]
+
+
+def test_every_span_head_learns_the_cloze_items_and_none_are_added_by_default(monkeypatch, tmp_path):
+    """`train-reader --cloze N` adds its cloze items to both fold heads and the final head; without
+    it each head learns from exactly the dev items it learned from before (same cache keys)."""
+    from rag import reader_train
+
+    class E:
+        def __init__(self, article, items):
+            self.article, self.extra = article, {"head": items}
+
+    examples = [E(0, ["a0"]), E(1, ["b0", "b1"]), E(2, ["c0"]), E(3, ["d0"])]
+    fits = []
+    monkeypatch.setattr(reader_train, "_cached_fit", lambda items, path, cache, what: fits.append(items))
+    reader_train._heads(examples, "e5", tmp_path)
+    plain = list(fits)
+    fits.clear()
+    reader_train._heads(examples, "e5", tmp_path, ["cloze1", "cloze2"])
+    assert plain == [["b0", "b1", "d0"], ["a0", "c0"], ["a0", "b0", "b1", "c0", "d0"]]
+    assert fits == [p + ["cloze1", "cloze2"] for p in plain]
