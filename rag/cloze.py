@@ -3,12 +3,14 @@
 XQuAD's dev articles give the span head about 1,200 questions; nothing else with German answers
 can be had here. As in unsupervised QA (Lewis et al. 2019, "cloze translation" by rules), a
 sentence of a news article becomes a question by taking out one phrase of a kind a question asks
-for (a date, a number with its unit, a place after a preposition, a name) and putting the
-question word in front: "Kim wurde im Kosmodrom Wostotschny empfangen." -> "Wo wurde Kim
-empfangen?", answer "Kosmodrom Wostotschny". Some of the remaining words are dropped, so the head
-cannot learn that the answer is simply every word the question lacks. An English twin of each
-question is glossed word by word through the dictionary (rag/glossary.py), as English readers ask
-about German sentences. Deterministic for a given seed.
+for (a date, a number with its unit, a place after a preposition, a person's name) and putting
+the question word in front, the sentence's word order kept: "Der Außenminister wurde am Samstag
+in Wonsan empfangen, teilte das Ministerium mit." -> "Wo Der Außenminister wurde am Samstag
+empfangen, teilte das Ministerium mit?", answer "Wonsan". Some of the remaining words are
+dropped, so the head cannot learn that the answer is simply every word the question lacks. With
+`english`, each question also gets an English twin glossed word by word through the dictionary
+(rag/glossary.py); train-reader does not use them: the gloss turns names into nouns ("Hecht" ->
+"pike"). Deterministic for a seed.
 """
 from __future__ import annotations
 
@@ -152,7 +154,7 @@ def questions(sentence: str, rng: random.Random, glossary=None, english: bool = 
 
 def from_articles(texts: Iterable[str], limit: int, seed: int = 0, glossary=None,
                   english: bool = False) -> list[ClozeQuestion]:
-    """Up to `limit` cloze questions (German, and English twins with a glossary), from the
+    """Up to `limit` cloze questions (German, and their English twins with `english`), from the
     articles' sentences in order, at most one per sentence."""
     rng = random.Random(seed)
     out: list[ClozeQuestion] = []

@@ -64,7 +64,7 @@ def seeded(tmp_path_factory, embedder):
 # `make test-fast` runs `pytest -m unit`: the tests of these modules that use none of the fixtures
 # below, i.e. no embedding model, browser, LLM server or data set. Every other test (subprocesses,
 # the browser, servers, models) is only in the full run, `make test`.
-UNIT_MODULES = {"test_chat", "test_chunking", "test_citations", "test_cloze", "test_cleaning", "test_e5_weights",
+UNIT_MODULES = {"test_chat", "test_chunking", "test_citations", "test_cleaning", "test_cloze", "test_e5_weights",
                 "test_extractive", "test_feedback", "test_fusion_lexical", "test_glossary", "test_language",
                 "test_metrics",
                 "test_ui_render"}
