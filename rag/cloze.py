@@ -7,10 +7,10 @@ for (a date, a number with its unit, a place after a preposition, a person's nam
 the question word in front, the sentence's word order kept: "Der Außenminister wurde am Samstag
 in Wonsan empfangen, teilte das Ministerium mit." -> "Wo Der Außenminister wurde am Samstag
 empfangen, teilte das Ministerium mit?", answer "Wonsan". Some of the remaining words are
-dropped, so the head cannot learn that the answer is simply every word the question lacks. With
-`english`, each question also gets an English twin glossed word by word through the dictionary
-(rag/glossary.py); train-reader does not use them: the gloss turns names into nouns ("Hecht" ->
-"pike"). Deterministic for a seed.
+dropped, so the head cannot learn that the answer is simply every word the question lacks. With `english`, each question also gets an
+English twin glossed word by word through the dictionary (rag/glossary.py `Glossary.gloss`, which
+keeps names it recognises); train-reader does not use them: the gloss turns names into nouns
+("Hecht" -> "pike"). Deterministic for a seed.
 """
 from __future__ import annotations
 
@@ -116,19 +116,6 @@ def _join(words: list[str]) -> str:
     return text
 
 
-def _english(words: list[str], glossary) -> list[str]:
-    """Word-by-word English (function words by the language rules, the rest by the dictionary);
-    names and words it lacks stay."""
-    table = langs.rules("de").FUNCTION_WORDS_EN
-    out = []
-    for w in words:
-        english = table.get(w.lower()) if w.isalpha() else None
-        if english is None and w.isalpha():
-            english = glossary.english(w)
-        out.append(english or w)
-    return out
-
-
 def questions(sentence: str, rng: random.Random, glossary=None, english: bool = False) -> list[ClozeQuestion]:
     """At most one cloze question from `sentence` (the phrase chosen at random), with its English
     twin when `english` (glossed by `glossary`)."""
@@ -145,10 +132,11 @@ def questions(sentence: str, rng: random.Random, glossary=None, english: bool = 
         return []
     de_word = _PLACE_WORDS.get(toks[drop].text.lower(), "Wo") if kind == "where" else _QUESTION_WORD["de"][kind]
     start, end = toks[i].start, toks[j - 1].end
-    out = [ClozeQuestion(f"{de_word} {_join(rest)}?", "de", sentence, start, end, kind)]
+    text = _join(rest)
+    out = [ClozeQuestion(f"{de_word} {text}?", "de", sentence, start, end, kind)]
     if english and glossary is not None:
         en_word = _ENGLISH_PLACE[de_word] if kind == "where" else _QUESTION_WORD["en"][kind]
-        out.append(ClozeQuestion(f"{en_word} {_join(_english(rest, glossary))}?", "en", sentence, start, end, kind))
+        out.append(ClozeQuestion(f"{en_word} {glossary.gloss(text, text)}?", "en", sentence, start, end, kind))
     return out
 
 

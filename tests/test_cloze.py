@@ -14,6 +14,9 @@ class Dictionary:
     def english(self, word):
         return self.WORDS.get(word)
 
+    def gloss(self, source, rendered):
+        return " ".join(self.WORDS.get(w, w) for w in rendered.split())
+
 
 def only(sentence, kind):
     """The cloze question of `kind` made from `sentence` (the phrase is chosen at random among
