@@ -6,11 +6,11 @@ sentence of a news article becomes a question by taking out one phrase of a kind
 for (a date, a number with its unit, a place after a preposition, a person's name) and putting
 the question word in front, the sentence's word order kept: "Der Außenminister wurde am Samstag
 in Wonsan empfangen, teilte das Ministerium mit." -> "Wo Der Außenminister wurde am Samstag
-empfangen, teilte das Ministerium mit?", answer "Wonsan". Some of the remaining words are
-dropped, so the head cannot learn that the answer is simply every word the question lacks. With `english`, each question also gets an
-English twin glossed word by word through the dictionary (rag/glossary.py `Glossary.gloss`, which
-keeps names it recognises); train-reader does not use them: the gloss turns names into nouns
-("Hecht" -> "pike"). Deterministic for a seed.
+empfangen, teilte das Ministerium mit?", answer "Wonsan". Some of the remaining words are dropped,
+so the head cannot learn that the answer is simply every word the question lacks. With `english`,
+each question also gets an English twin glossed word by word through the dictionary
+(rag/glossary.py `Glossary.gloss`, which keeps names it recognises); train-reader does not use
+them: the gloss can still turn a name into a noun ("Hecht" -> "pike"). Deterministic for a seed.
 """
 from __future__ import annotations
 
