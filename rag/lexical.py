@@ -11,6 +11,7 @@ The index is derived data: the store rebuilds and refreshes it from Chroma (rag/
 file written by save() is only a cache."""
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import json
@@ -20,7 +21,7 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import AbstractSet, Callable, Iterable
 
@@ -65,6 +66,14 @@ def term_counts(text: str, lang: str = "de") -> dict[str, int]:
     return dict(Counter(tokenize(text, lang)))
 
 
+def content_key(tf: dict[str, int]) -> bytes:
+    """A key of what a document holds (its term counts), the same wherever it is stored: search
+    orders equal scores by it. Chunk ids hash the file's path (rag/ingest.chunk_id), so ties
+    ordered by id alone ranked the same articles differently in stores at different paths."""
+    text = "\n".join(f"{t}\t{min(n, _MAX_TF)}" for t, n in sorted(tf.items()))
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+
+
 # --- the immutable segment ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Segment:
@@ -84,6 +93,15 @@ class Segment:
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.lengths, self.d_ptr, self.d_term, self.d_tf, self.t_ptr,
                                       self.t_doc, self.t_tf))
+
+    @cached_property
+    def terms(self) -> list[str]:
+        """Terms by column (columns are given in insertion order); built when first needed."""
+        return list(self.vocab)
+
+    def term_counts(self, row: int) -> dict[str, int]:
+        lo, hi = self.d_ptr[row], self.d_ptr[row + 1]
+        return {self.terms[c]: int(n) for c, n in zip(self.d_term[lo:hi], self.d_tf[lo:hi])}
 
 
 def _segment(ids: list[str], lengths: np.ndarray, d_ptr: np.ndarray, d_term: np.ndarray,
@@ -222,6 +240,28 @@ def _lookup(st: _State, term: str) -> tuple[int | None, dict[str, int], int]:
     return col, dp, (int(st.df[col]) if col is not None else 0) + len(dp)
 
 
+def _best(st: _State, hits: list[tuple[str, float]], k: int) -> list[tuple[str, float]]:
+    """The `k` best hits; equal scores in order of content_key, then of id (for chunks that hold
+    the same words). Keys are only made for the ties that reach the top k."""
+    if not hits:
+        return []
+    hits.sort(key=lambda kv: -kv[1])
+    cut = hits[min(k, len(hits)) - 1][1]
+    hits = [h for h in hits if h[1] >= cut]
+    same = Counter(score for _, score in hits)
+
+    def key(hit: tuple[str, float]):
+        doc_id, score = hit
+        if same[score] == 1:
+            return -score, b"", doc_id
+        tf = st.delta.get(doc_id)     # a document in the delta is not live in the segment
+        if tf is None:
+            tf = st.seg.term_counts(st.seg.rows[doc_id])
+        return -score, content_key(tf), doc_id
+
+    return sorted(hits, key=key)[:k]
+
+
 def _idf(n_docs: int, df: int) -> float:
     return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
 
@@ -318,7 +358,7 @@ class BM25Index:
         hits = list(delta_scores.items())
         if seg_scores is not None:
             hits += self._top_rows(st, seg_scores, k)
-        return sorted(hits, key=lambda kv: (-kv[1], kv[0]))[:k]
+        return _best(st, hits, k)
 
     def _score_column(self, st: _State, col: int, idf: float, avg: float, scores: np.ndarray | None):
         seg = st.seg
@@ -337,7 +377,7 @@ class BM25Index:
         cand = np.flatnonzero(scores > 0)
         if len(cand) > k:
             kth = np.partition(scores[cand], len(cand) - k)[len(cand) - k]
-            cand = cand[scores[cand] >= kth]     # keep ties: the final sort breaks them by id
+            cand = cand[scores[cand] >= kth]     # keep ties: _best breaks them by content
         return [(st.seg.ids[i], float(scores[i])) for i in cand]
 
     # --- changing ---

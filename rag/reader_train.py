@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--questions", type=int, default=None, help="dev questions per language (default all)")
     ap.add_argument("--cloze", type=int, default=0,
                     help="also train the span head on N cloze questions made from 10kGNAD sentences "
-                         "(rag/cloze.py; not measured end to end yet)")
+                         "(rag/cloze.py; better out of fold, not on the seed dev questions: README)")
     ap.add_argument("--gnad", type=Path, default=data.DEFAULT_GNAD, help="10kGNAD test.csv, for --cloze")
     ap.add_argument("--english-sentences", action="store_true",
                     help="also train the span head on the answers' sentences in the English paragraphs "

@@ -1,11 +1,12 @@
 """The numpy BM25 index: same scores as textbook BM25 through adds, removals and merges; searches
 safe while changes are applied; the cache file is only trusted for what it was derived from."""
+import hashlib
 import math
 import random
 import threading
 from collections import Counter
 
-from rag.lexical import BM25Index, tokenize
+from rag.lexical import BM25Index, content_key, term_counts, tokenize
 
 WORDS = ("Regierung Kanzler Wien Berlin Wahl Partei Fußball Spiel Tor Trainer Börse Aktie Bank Zins "
          "Inflation Klima Wetter Sturm Regen Schule Lehrer Kreml Peskow Lawrow").split()
@@ -26,7 +27,7 @@ def reference_bm25(docs: dict[str, str], query: str, k: int, k1=1.2, b=0.75):
             if term in tf:
                 norm = tf[term] + k1 * (1 - b + b * sum(tf.values()) / avg)
                 scores[d] = scores.get(d, 0.0) + idf * tf[term] * (k1 + 1) / norm
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+    return sorted(scores.items(), key=lambda kv: (-kv[1], content_key(tfs[kv[0]]), kv[0]))[:k]
 
 
 def test_scores_equal_textbook_bm25_through_changes_and_merges():
@@ -64,6 +65,27 @@ def test_scores_equal_textbook_bm25_through_changes_and_merges():
             assert index.term_keys(str.upper) == {t.upper() for t in held}
     assert merges > 5
     assert index.ids() == set(docs) and len(index) == len(docs)
+
+
+def test_equal_scores_rank_the_same_wherever_the_store_is():
+    """Chunk ids hash the file's path, so one archive stored at two paths has other ids; equal
+    scores used to be ordered by id, and the top hits differed between the two stores."""
+    texts = [f"Berlin {w}" for w in WORDS if w != "Berlin"][:12]    # all score the same for "Berlin"
+    ranked = []
+    for path in ("/home/a/store", "/srv/b/store"):
+        ids = {t: hashlib.sha256(f"{path}\x00{t}".encode()).hexdigest()[:16] for t in texts}   # as chunk_id
+        for compact_at in (1000, 3):      # in the delta, and merged into segments
+            index = BM25Index(compact_at=compact_at)
+            for t in texts:
+                index.add(ids[t], t)
+            by_id = {v: t for t, v in ids.items()}
+            hits = index.search("Berlin", 4)
+            assert len({score for _, score in hits}) == 1
+            ranked.append([by_id[d] for d, _ in hits])
+    assert all(r == ranked[0] for r in ranked), ranked
+    assert len(ranked[0]) == 4
+    keys = [content_key(term_counts(t)) for t in ranked[0]]
+    assert keys == sorted(keys)
 
 
 def test_term_keys_follow_adds_merges_and_rebuilds():

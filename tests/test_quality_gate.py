@@ -126,11 +126,13 @@ XQUAD_ANSWER_QUESTIONS = 80
 # English short answers keep English titles and names, gloss hyphenated compounds by their last
 # part and render decades and ordinals (rag/glossary.py, rag/render.py; English contains 0.353 ->
 # 0.360, F1 0.343 -> 0.347); an English "what" before a noun asks "which", as its German twin
-# does, models retrained (commit 52440ed; chosen on dev: out-of-fold F1 .385/.323 -> .396/.336).
+# does, models retrained (commit 52440ed; chosen on dev: out-of-fold F1 .385/.323 -> .396/.336);
+# equal BM25 scores ordered by content, not by path-hashed ids (one English unanswerable question
+# moves: abstention P / R .795 / .413 -> .789 / .400; nothing else changed).
 MEASURED_ANSWERS = {
     ("de", "contains"): 0.853, ("de", "f1"): 0.539, ("de", "abstention_precision"): 0.879,
     ("de", "abstention_recall"): 0.680, ("en", "contains"): 0.373, ("en", "f1"): 0.340,
-    ("en", "abstention_precision"): 0.795, ("en", "abstention_recall"): 0.413,
+    ("en", "abstention_precision"): 0.789, ("en", "abstention_recall"): 0.400,
 }
 # The gate's own subset (80 + 40) with the models of 52440ed: de contains 0.887, F1 0.591,
 # abstention P 0.900 / R 0.675, 3.7 % declined; en contains 0.388, F1 0.381, P 0.750 / R 0.375,
