@@ -70,7 +70,7 @@ def content_key(tf: dict[str, int]) -> bytes:
     """A key of what a document holds (its term counts), the same wherever it is stored: search
     orders equal scores by it. Chunk ids hash the file's path (rag/ingest.chunk_id), so ties
     ordered by id alone ranked the same articles differently in stores at different paths."""
-    text = "\n".join(f"{t}\t{min(n, _MAX_TF)}" for t, n in sorted(tf.items()))
+    text = "\n".join(f"{t}\t{n if n <= _MAX_TF else _MAX_TF}" for t, n in sorted(tf.items()))
     return hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
 
 
@@ -89,6 +89,8 @@ class Segment:
     t_ptr: np.ndarray            # int64 [V+1]
     t_doc: np.ndarray            # int32 [nnz]
     t_tf: np.ndarray             # uint16 [nnz]
+    # content_key per row, made when the row first ties with another (a few per search)
+    row_keys: dict[int, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.lengths, self.d_ptr, self.d_term, self.d_tf, self.t_ptr,
@@ -99,9 +101,14 @@ class Segment:
         """Terms by column (columns are given in insertion order); built when first needed."""
         return list(self.vocab)
 
-    def term_counts(self, row: int) -> dict[str, int]:
-        lo, hi = self.d_ptr[row], self.d_ptr[row + 1]
-        return {self.terms[c]: int(n) for c, n in zip(self.d_term[lo:hi], self.d_tf[lo:hi])}
+    def content_key(self, row: int) -> bytes:
+        """content_key of a row, kept once made (rows never change; a race only makes it twice)."""
+        key = self.row_keys.get(row)
+        if key is None:
+            lo, hi = self.d_ptr[row], self.d_ptr[row + 1]
+            words = [self.terms[c] for c in self.d_term[lo:hi].tolist()]
+            key = self.row_keys[row] = content_key(dict(zip(words, self.d_tf[lo:hi].tolist())))
+        return key
 
 
 def _segment(ids: list[str], lengths: np.ndarray, d_ptr: np.ndarray, d_term: np.ndarray,
@@ -255,9 +262,7 @@ def _best(st: _State, hits: list[tuple[str, float]], k: int) -> list[tuple[str, 
         if same[score] == 1:
             return -score, b"", doc_id
         tf = st.delta.get(doc_id)     # a document in the delta is not live in the segment
-        if tf is None:
-            tf = st.seg.term_counts(st.seg.rows[doc_id])
-        return -score, content_key(tf), doc_id
+        return -score, content_key(tf) if tf is not None else st.seg.content_key(st.seg.rows[doc_id]), doc_id
 
     return sorted(hits, key=key)[:k]
 
