@@ -262,7 +262,8 @@ def _best(st: _State, hits: list[tuple[str, float]], k: int) -> list[tuple[str, 
         if same[score] == 1:
             return -score, b"", doc_id
         tf = st.delta.get(doc_id)     # a document in the delta is not live in the segment
-        return -score, content_key(tf) if tf is not None else st.seg.content_key(st.seg.rows[doc_id]), doc_id
+        tie = content_key(tf) if tf is not None else st.seg.content_key(st.seg.rows[doc_id])
+        return -score, tie, doc_id
 
     return sorted(hits, key=key)[:k]
 
