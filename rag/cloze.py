@@ -42,8 +42,9 @@ class ClozeQuestion:
     kind: str
 
 
-def _flags(t: Token) -> dict[str, bool]:
-    return word_kinds(t.text) if t.is_word else {}
+def _flags(toks: list[Token]) -> list[dict[str, bool]]:
+    """word_kinds of each token (empty for punctuation), made once per sentence."""
+    return [word_kinds(t.text) if t.is_word else {} for t in toks]
 
 
 def _is_name(word: str, glossary) -> bool:
@@ -53,13 +54,13 @@ def _is_name(word: str, glossary) -> bool:
     return english is None or english[:1].isupper()
 
 
-def _name_end(toks: list[Token], i: int, glossary=None) -> int:
+def _name_end(toks: list[Token], flags: list[dict[str, bool]], i: int, glossary=None) -> int:
     """The end of the run of names that starts at token i (capitalised words that are not job
     titles, months, weekdays, function words or common nouns)."""
     stop = function_words()
     j = i
     while j < len(toks) and j - i < MAX_NAME_WORDS and toks[j].is_word:
-        f = _flags(toks[j])
+        f = flags[j]
         if not f["cap"] or f["role"] or f["month"] or f["weekday"] or f["digit"] or toks[j].text.lower() in stop \
                 or not _is_name(toks[j].text, glossary):
             break
@@ -73,9 +74,10 @@ def answer_phrases(toks: list[Token], glossary=None) -> list[tuple[str, int, int
     sentence capitalised); a person is two or more names ("Winfried Hermann") or a name after a
     job title; a place is a name right after "in", "nach", "aus" ("in Oakland")."""
     out = []
+    flags = _flags(toks)
     k = next((n for n, t in enumerate(toks) if t.is_word), len(toks)) + 1
     while k < len(toks):
-        t, f = toks[k], _flags(toks[k])
+        t, f = toks[k], flags[k]
         prev = toks[k - 1].text.lower() if toks[k - 1].is_word else ""
         if f.get("year") or f.get("month") or f.get("weekday"):
             i, j = whole_date(toks, k, k + 1)
@@ -87,13 +89,13 @@ def answer_phrases(toks: list[Token], glossary=None) -> list[tuple[str, int, int
             out.append(("count", i, j, -1))
             k = j
         elif f.get("cap"):
-            j = _name_end(toks, k, glossary)
+            j = _name_end(toks, flags, k, glossary)
             if j == k:
                 k += 1
                 continue
             if prev in _PLACE_WORDS:
                 out.append(("where", k, j, k - 1))
-            elif j - k >= 2 or _flags(toks[k - 1]).get("role"):
+            elif j - k >= 2 or flags[k - 1].get("role"):
                 out.append(("who", k, j, -1))
             k = j
         else:

@@ -483,7 +483,9 @@ def main(argv: list[str] | None = None) -> int:
     e5_path = span_model_path(settings)
     tokenizer = span_head.load_tokenizer(e5_path)
     examples = collect(args.xquad, args.work, embedder, tokenizer, args.questions, args.english_sentences)
-    extra = cloze_items(tokenizer, args.gnad, args.cloze, glossary.load(settings.dictionary))
+    # The dictionary tells names from common nouns in cloze questions; loaded only for them.
+    gloss = glossary.load(settings.dictionary) if args.cloze else None
+    extra = cloze_items(tokenizer, args.gnad, args.cloze, gloss)
     with threadpool_limits(1):
         result = train(examples, e5_path, args.work / "heads", extra)
     flags = (f" --questions {args.questions}" if args.questions else "") + \
