@@ -178,9 +178,10 @@ def _name_found(name: str, words: set[str], folded_text: str) -> bool:
     for w in words:
         if abs(len(w) - len(key)) <= 6 and (w[:1] == key[:1] or w[1:2] == key[1:2]) and _prefix_like(key, w):
             return True
-        # The end of a compound: Britain in Großbritannien, California in Südkalifornien.
+        # The end of a compound: Britain in Großbritannien, California in Südkalifornien. The
+        # part before it is a word of three letters at least: "Pilot" is not in "spielten".
         if len(key) >= 5 and len(w) > len(key) and any(
-                w[i:i + 1] == key[:1] and _prefix_like(key, w[i:]) for i in range(1, len(w) - len(key) + 2)):
+                w[i:i + 1] == key[:1] and _prefix_like(key, w[i:]) for i in range(3, len(w) - len(key) + 2)):
             return True
     return False
 

@@ -41,6 +41,10 @@ def test_names_at_the_end_of_compounds_are_found():
                      "Die größte Stadt Südkaliforniens ist Los Angeles.").ok
     # ... but a different name inside a compound is still missing.
     assert agreement("He returned to Portugal in 1990", "1990 kehrte er nach Großbritannien zurück.").missing == ("Portugal",)
+    # A compound's first part is a word: "Pilot" is not the end of "spielten" (folded "spilten"),
+    # which let a claim with a name swapped for "Pilot" pass the check.
+    assert agreement("Its consideration of Pilot played an important role",
+                     "Die Erwägung von LOR spielten eine wichtige Rolle.").missing == ("Pilot",)
 
 
 def test_months_as_the_first_part_of_a_compound():

@@ -40,6 +40,11 @@ Mann {m} | Männer {pl} :: man | men
 Michael {m} :: Mikhail
 du {pron} :: you
 Bürgermeister {m} | Bürgermeister {pl} :: mayor | mayors
+Tat {f} | Taten {pl} :: act | acts
+Praxis {f} :: practice
+Apotheker {m} | Apotheker {pl} :: pharmacist | pharmacists
+Unterzeichnung {f} :: signing
+bis {prp} :: until
 """
 
 
@@ -121,6 +126,20 @@ def test_a_name_with_initials_stays_as_written(tmp_path):
     # Only the surname: a noun after it is German again; "z. B." is no initial.
     assert short_answer("Die T. T. Tsui Stadt", "en", g) == "the T. T. Tsui town"
     assert "B. town" in short_answer("Küsten, z. B. Stadt", "en", g)
+
+
+def test_genitives_repeated_words_and_names_before_inflected_words(tmp_path):
+    """What the dev articles' gold answers showed wrong next (dev contains of the German gold
+    spans rendered for English questions 59.3 -> 59.5 %, F1 73.8 -> 74.0): "der" after a noun
+    read as "the", "bis zur" as "to to the", a surname read as an inflected German noun."""
+    g = table(tmp_path)
+    assert short_answer("die Praxis der Apotheker", "en", g) == "the practice of the pharmacist"
+    assert short_answer("in der Stadt", "en", g) == "in the town"              # no noun before it
+    assert short_answer("1756 bis zur Unterzeichnung", "en", g) == "1756 to the signing"
+    # "Tate" is "Tat" with an ending, but after a name it is a name: it was "Catherine act".
+    assert short_answer("Catherine Tate", "en", g) == "Catherine Tate"
+    assert short_answer("die Taten", "en", g) == "the acts"
+    assert short_answer("Catherine, Taten", "en", g) == "Catherine, acts"
 
 
 def test_the_parsed_table_is_cached_and_renewed_when_the_dictionary_changes(tmp_path):

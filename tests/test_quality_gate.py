@@ -128,11 +128,13 @@ XQUAD_ANSWER_QUESTIONS = 80
 # 0.360, F1 0.343 -> 0.347); an English "what" before a noun asks "which", as its German twin
 # does, models retrained (commit 52440ed; chosen on dev: out-of-fold F1 .385/.323 -> .396/.336);
 # equal BM25 scores ordered by content, not by path-hashed ids (one English unanswerable question
-# moves: abstention P / R .795 / .413 -> .789 / .400; nothing else changed).
+# moves: abstention P / R .795 / .413 -> .789 / .400; nothing else changed); English genitives,
+# doubled words and names before inflected-looking words, and no name found after a first part
+# of under three letters (English F1 .340 -> .341, abstention P / R .789 / .400 -> .795 / .413).
 MEASURED_ANSWERS = {
     ("de", "contains"): 0.853, ("de", "f1"): 0.539, ("de", "abstention_precision"): 0.879,
-    ("de", "abstention_recall"): 0.680, ("en", "contains"): 0.373, ("en", "f1"): 0.340,
-    ("en", "abstention_precision"): 0.789, ("en", "abstention_recall"): 0.400,
+    ("de", "abstention_recall"): 0.680, ("en", "contains"): 0.373, ("en", "f1"): 0.341,
+    ("en", "abstention_precision"): 0.795, ("en", "abstention_recall"): 0.413,
 }
 # The gate's own subset (80 + 40) with the models of 52440ed: de contains 0.887, F1 0.591,
 # abstention P 0.900 / R 0.675, 3.7 % declined; en contains 0.388, F1 0.381, P 0.750 / R 0.375,

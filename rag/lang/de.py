@@ -115,6 +115,9 @@ FUNCTION_WORDS_EN = {
     "anderen": "other", "ist": "is", "sind": "are", "war": "was", "waren": "were", "wird": "is",
     "werden": "are", "wurde": "was", "wurden": "were", "hat": "has", "haben": "have", "hatte": "had",
 }
+# After a noun these articles are genitives ("die Praxis der Apotheker": "the practice of the
+# pharmacists", not "the practice the pharmacists").
+GENITIVE_EN = {"der": "of the", "einer": "of a"}
 # Endings stripped, in this order, to find an inflected word's dictionary form ("feuchten").
 INFLECTION_ENDINGS = ("e", "en", "er", "es", "em", "n", "s", "ern")
 # Lower-case words inside a person's name ("E. I. du Pont", "Ludwig van Beethoven"): after an
