@@ -167,6 +167,11 @@ def test_answers_in_both_modes_on_the_user_gold_file(full_run):
     assert {x["category"] for x in xq} == {"xquad", "unanswerable"}
     assert all(x["id"] and data.split_of(data.Paragraph(x["gold_sources"][0], "", "")) == "test"
                for x in xq if x["answerable"])
+    # The span ceiling also over every question of each split (article 0 is dev, 1 test): the dev
+    # figure is what the short-answer rules are chosen on.
+    ceilings = ans["ceilings"]
+    assert ceilings["xquad-en, every test question"]["n"] > ceilings["xquad-en"]["n"] > 0
+    assert ceilings["xquad-en, every dev question"]["n"] > 0
     assert runs[("gold:gold.jsonl", "llm")]["answer_modes_seen"] == ["llm:scripted"]
     assert runs[("gold:gold.jsonl", "llm")]["summary"]["generated"] == 1.0
     assert runs[("gold:gold.jsonl", "extractive")]["summary"]["generated"] == 0.0

@@ -130,11 +130,12 @@ XQUAD_ANSWER_QUESTIONS = 80
 # equal BM25 scores ordered by content, not by path-hashed ids (one English unanswerable question
 # moves: abstention P / R .795 / .413 -> .789 / .400; nothing else changed); English genitives,
 # doubled words and names before inflected-looking words, and no name found after a first part
-# of under three letters (English F1 .340 -> .341, abstention P / R .789 / .400 -> .795 / .413).
+# of under three letters (English F1 .340 -> .341, abstention P / R .789 / .400 -> .795 / .413 in
+# one store; .800 / .427 in the committed report's fresh store).
 MEASURED_ANSWERS = {
     ("de", "contains"): 0.853, ("de", "f1"): 0.539, ("de", "abstention_precision"): 0.879,
     ("de", "abstention_recall"): 0.680, ("en", "contains"): 0.373, ("en", "f1"): 0.341,
-    ("en", "abstention_precision"): 0.795, ("en", "abstention_recall"): 0.413,
+    ("en", "abstention_precision"): 0.800, ("en", "abstention_recall"): 0.427,
 }
 # The gate's own subset (80 + 40) with the models of 52440ed: de contains 0.887, F1 0.591,
 # abstention P 0.900 / R 0.675, 3.7 % declined; en contains 0.388, F1 0.381, P 0.750 / R 0.375,
