@@ -58,6 +58,7 @@ _ARTICLE_DE, _ARTICLE_EN = re.compile(r"^(der|die|das) "), re.compile(r"^the ")
 # often (-log10 frequency; "patriots" 6.1, "league" 5.1) is an English word of a name.
 ENGLISH_NAME_WORD_RARITY = 6.5
 _INITIAL = re.compile(r"(?:[A-Z]\.)+")      # "E.", "E.I."
+_REPEATED = re.compile(r"\b(to|the|of|a|in)(?: \1\b)+", re.IGNORECASE)    # "to to the"
 
 
 def _clean(text: str) -> str:
@@ -121,12 +122,12 @@ class Glossary:
 
     def _after_names(self, words: list[str]) -> set[int]:
         """A capitalised word right after a name that the dictionary has only without an ending
-        ("Catherine Tate" is no "Catherine act", "Kitan" no "day nursery")."""
+        ("Catherine Tate" is no "Catherine act")."""
         keep = set()
         for i in range(1, len(words)):
             prev, core = words[i - 1].strip(_EDGE), words[i].strip(_EDGE)
-            after_name = prev[:1].isupper() and prev.isalpha() and not words[i - 1].endswith((",", ";", ":")) \
-                and prev.lower() not in function_words() and self.english(prev) is None
+            after_name = prev.isalpha() and not words[i - 1].endswith((",", ";", ":")) \
+                and prev.lower() not in function_words() and self._is_name(prev)
             if after_name and core[:1].isupper() and core.isalpha() and core not in self.words:
                 keep.add(i)
         return keep
@@ -337,6 +338,3 @@ def _no_repeats(text: str) -> str:
     """ "1756 to to the signing" -> "1756 to the signing": two German words may both be glossed
     "to" ("bis zur")."""
     return _REPEATED.sub(r"\1", text)
-
-
-_REPEATED = re.compile(r"\b(to|the|of|a|in)(?: \1\b)+", re.IGNORECASE)
