@@ -13,6 +13,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -190,10 +191,13 @@ def build(bot):
     import gradio as gr
 
     fns = dict(chat=chat_handler(bot), **api_handlers(bot), **store_handlers(bot), rate=rate_handler(bot.settings),
-               conversation_file=conversation_file)
+               conversation_file=ConversationFiles())
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])   # no web-font downloads
-    with gr.Blocks(title="News Q&A · Nachrichten-Assistent", analytics_enabled=False) as demo:
+    # Gradio keeps a copy of every file it serves (downloads, uploads); without delete_cache they
+    # stay in its cache folder until the machine is cleaned. An hour is ample to fetch one.
+    with gr.Blocks(title="News Q&A · Nachrichten-Assistent", analytics_enabled=False,
+                   delete_cache=(3600, 3600)) as demo:
         c = layout(bot.settings)
         wire(fns, c, bot.settings, demo)
     return demo, theme
@@ -413,15 +417,42 @@ def rate_handler(settings):
     return rate
 
 
-def conversation_file(messages):
-    """The conversation as a Markdown file for the download button (None while it is empty)."""
-    text = ui.conversation_markdown(messages or [])
-    if not text:
-        return None
-    folder = Path(tempfile.mkdtemp(prefix="rag-conversation-"))
-    path = folder / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}.md"
-    path.write_text(text, encoding="utf-8")
-    return str(path)
+class ConversationFiles:
+    """The conversation as a Markdown file for the download button, in one folder of the app's own.
+
+    Gradio copies a returned file into its own cache at once, so ours is needed for moments only:
+    each new file removes those older than `keep_seconds`, and the folder goes when the app ends.
+    (A new temporary folder per answer, as before, left every conversation in the temp folder for
+    good: private text piling up on a server without bound.)"""
+
+    def __init__(self, keep_seconds: float = 600.0):
+        self._folder = tempfile.TemporaryDirectory(prefix="rag-conversations-")
+        self.folder = Path(self._folder.name)
+        self.keep_seconds = keep_seconds
+
+    def __call__(self, messages) -> str | None:
+        """The file's path (None while the conversation is empty)."""
+        text = ui.conversation_markdown(messages or [])
+        if not text:
+            return None
+        self._prune(time.time() - self.keep_seconds)
+        # A unique name: two users may download in the same second.
+        handle, name = tempfile.mkstemp(prefix=f"conversation-{time.strftime('%Y%m%d-%H%M%S')}-",
+                                        suffix=".md", dir=self.folder)
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(text)
+        return name
+
+    def _prune(self, before: float) -> None:
+        for old in self.folder.glob("*.md"):
+            try:
+                if old.stat().st_mtime < before:
+                    old.unlink()
+            except FileNotFoundError:
+                pass   # another request pruned it first
+
+    def close(self) -> None:
+        self._folder.cleanup()
 
 
 def layout(settings):
@@ -516,9 +547,16 @@ def wire(fns: dict, c, settings, demo) -> None:
     gr.api(fns["give_feedback"], api_name="feedback")
 
 
+def stop_on_sigterm() -> None:
+    """A service manager's stop (SIGTERM) ends the app as Ctrl-C does: the server closes and the
+    temporary files go. Python's default for SIGTERM ends the process with no clean-up at all."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     setup_logging()
+    stop_on_sigterm()
     try:
         cfg = server_config(dict(os.environ), argv)
     except ConfigError as e:

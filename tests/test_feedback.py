@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -78,3 +79,50 @@ def test_conversation_markdown_has_questions_answers_and_cited_passages():
     assert "> Kremlsprecher Dmitri Peskow sagte am Montag etwas." in md and "Und sonst?" not in md
     assert ui.conversation_markdown([]) == ""
     json.dumps(record)   # what the bubble carries is plain JSON
+
+
+def test_conversation_downloads_do_not_pile_up_in_the_temp_folder(tmp_path, monkeypatch):
+    """Each download used to leave a folder of its own in the temp folder for good (one per answered
+    question on a server). Now they share one folder; older files go as new ones come, all at close."""
+    import app
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    record = ui.answer_record("Wer ist der Sprecher des Kremls?", _answer())
+    messages = [{"role": "user", "content": ui.user_html(record["question"])},
+                {"role": "assistant", "content": ui.answer_html(record["answer"], 0) + ui.actions_html(record)}]
+    files = app.ConversationFiles(keep_seconds=0)
+    assert files([]) is None
+    paths = [Path(files(messages)) for _ in range(5)]
+    assert len(set(paths)) == 5 and paths[-1].name.startswith("conversation-") and paths[-1].suffix == ".md"
+    assert paths[-1].read_text(encoding="utf-8") == ui.conversation_markdown(messages)
+    assert sorted(tmp_path.rglob("*.md")) == [paths[-1]]   # the four before it were removed
+    kept = app.ConversationFiles(keep_seconds=600)
+    fresh = [Path(kept(messages)) for _ in range(3)]
+    assert all(p.exists() for p in fresh)   # within keep_seconds a file stays for Gradio to copy
+    files.close()
+    kept.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stopped_app_leaves_no_conversation_files(tmp_path):
+    """A service manager stops the app with SIGTERM; by Python's default that skipped all clean-up."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    record = ui.answer_record("Wer ist der Sprecher des Kremls?", _answer())
+    messages = [{"role": "user", "content": ui.user_html(record["question"])},
+                {"role": "assistant", "content": ui.answer_html(record["answer"], 0) + ui.actions_html(record)}]
+    script = ("import app, json, sys, time\n"
+              "app.stop_on_sigterm()\n"
+              "files = app.ConversationFiles()\n"
+              "print(files(json.loads(sys.argv[1])), flush=True)\n"
+              "time.sleep(60)\n")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", script, json.dumps(messages)], cwd=root, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    written = Path(proc.stdout.readline().strip())
+    assert written.parent.parent == tmp_path and written.exists()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert list(tmp_path.iterdir()) == []
