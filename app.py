@@ -598,9 +598,14 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"Chat ready after {time.perf_counter() - t0:.1f} s: open http://{host}:{cfg.port}"
          + (" (login required)" if cfg.auth else ""))
     try:
-        demo.block_thread()
+        demo.block_thread()   # returns on Ctrl-C or SIGTERM (it catches the interrupt itself)
     except KeyboardInterrupt:
-        _log("Stopped.")
+        pass
+    finally:
+        # Closing the queue as well lets the server finish its shutdown, where Gradio deletes its
+        # cached uploads and downloads; after only block_thread's close it was cut off mid-way.
+        demo.close(verbose=False)
+    _log("Stopped.")
     return 0
 
 

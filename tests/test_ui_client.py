@@ -232,3 +232,39 @@ def test_feedback_is_appended_to_the_store_and_exported(client):
                          text=True, timeout=120, env=_env(RAG_STORE_DIR=str(STORE["dir"])))
     assert out.returncode == 0, out.stderr
     assert [json.loads(line) for line in out.stdout.splitlines()][-1] == stored
+
+
+def test_a_stopped_app_leaves_no_uploaded_copies_behind(tmp_path):
+    """Gradio keeps a copy of every upload in its cache. A service manager stops the app with SIGTERM,
+    which by Python's default ended it with no clean-up: a deleted article's text stayed on disk."""
+    import signal
+
+    from gradio_client import Client, handle_file
+
+    port, cache, temp = _free_port(), tmp_path / "gradio-cache", tmp_path / "tmp"
+    temp.mkdir()
+    log_path = tmp_path / "app.log"
+    with open(log_path, "w", encoding="utf-8") as log:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                env=_env(RAG_STORE_DIR=str(tmp_path / "store"), RAG_PORT=str(port),
+                                         GRADIO_TEMP_DIR=str(cache), TMPDIR=str(temp)))
+        try:
+            deadline = time.time() + 600
+            while "Chat ready" not in log_path.read_text(encoding="utf-8"):
+                if proc.poll() is not None or time.time() > deadline:
+                    pytest.fail(f"app.py did not start:\n{log_path.read_text(encoding='utf-8')}")
+                time.sleep(0.2)
+            article = tmp_path / "helgoland.md"
+            article.write_text(ARTICLE, encoding="utf-8")
+            client = Client(f"http://127.0.0.1:{port}", verbose=False, download_files=False)
+            summary, _ = client.predict(paths=[handle_file(str(article))], api_name="/upload")
+            assert summary.startswith("1 added")
+            assert [p.name for p in cache.rglob("helgoland.md")] == ["helgoland.md"]   # Gradio's copy
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert "Stopped." in log_path.read_text(encoding="utf-8")
+    assert [p for p in cache.rglob("*") if p.is_file() and p.stat().st_size] == []
+    assert list(temp.iterdir()) == []
