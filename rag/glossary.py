@@ -21,10 +21,13 @@ rendered them already), and any word the dictionary lacks. A hyphenated compound
 its last part ("WWF-Bericht" -> "WWF report"). "der"/"einer" after a noun is a genitive ("the
 practice of the pharmacist"), a doubled "to"/"the" is written once ("bis zur": "to the"), and a
 capitalised word after a name that the dictionary has only without an ending stays ("Catherine
-Tate", not "Catherine act"). Those rules were chosen on the dev articles' gold answers (their
-German answer span rendered for the English question: contains 55.4 -> 58.5 %, F1 71.9 -> 73.4;
-59.0 % with rag/render.py's ordinals, 59.3 % and F1 73.8 with names around initials, 59.5 % and
-F1 74.0 with the genitive, doubled words and names before inflected-looking words)."""
+Tate", not "Catherine act"). A phrase the dictionary has as an entry of its own is glossed whole,
+in any declension ("den Vereinigten Staaten" -> "the United States", not "the federal States";
+"des Roten Kreuzes", "im Nahen Osten", "Zweiten Weltkrieg" -> "World War II"). Those rules were
+chosen on the dev articles' gold answers (their German answer span rendered for the English
+question: contains 55.4 -> 58.5 %, F1 71.9 -> 73.4; 59.0 % with rag/render.py's ordinals, 59.3 %
+and F1 73.8 with names around initials, 59.5 % and F1 74.0 with the genitive, doubled words and
+names before inflected-looking words, 59.8 % and F1 74.3 with phrases)."""
 from __future__ import annotations
 
 import json
@@ -35,7 +38,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from . import lang as langs
 from .lexical import function_words, tokenize
@@ -43,13 +46,16 @@ from .word_frequency import rarity
 
 log = logging.getLogger(__name__)
 
-_FORMAT = 2      # of the cached table: raise it when parse() changes
+_FORMAT = 3      # of the cached tables: raise it when parse() or parse_phrases() changes
 # Annotations that may hold a semicolon ("/Gov.; Govt./", "{brach; gebrochen}"); the [labels]
 # stay until a synonym is split off, to tell which synonym they mark.
 _NESTED = re.compile(r"\{[^}]*\}|\([^)]*\)|/[^/]*/|<[^>]*>")
 _ANNOTATION = re.compile(_NESTED.pattern + r"|\[[^\]]*\]")      # all of them, labels too
 _EDGE = "'\"….,;:!?()„“”‚‘’ "
 MAX_GLOSS_WORDS = 3          # longer English entries are explanations, not a word's gloss
+MAX_PHRASE_WORDS = 4         # German words of a dictionary phrase glossed as a whole
+MAX_PHRASE_GLOSS_WORDS = 5   # "Bundesrepublik Deutschland" -> "Federal Republic of Germany"
+_PHRASE_WORD = re.compile(r"[^\W\d_][\w-]*")     # no entries with numbers or punctuation
 # Senses a short answer should not be glossed with while another sense exists: slurs, slang,
 # colloquial, old or rare words ("Franzosen" as "frogs").
 _MARKED = re.compile(r"\[(pej|vulg|slang|ugs|coll|veraltet|obs|humor|poet|selten|rare|Jägersprache)\.?\]")
@@ -66,11 +72,11 @@ def _clean(text: str) -> str:
     return " ".join(_ANNOTATION.sub(" ", text).split()).strip(_EDGE)
 
 
-def parse(lines: Iterable[str]) -> dict[str, str]:
-    """German word form -> English, from Ding lines ("Stadt {f} | Städte {pl} :: town | towns").
-    A form takes the English of the first line where it is the headword, else of the first line
-    that lists it: the headword's line gives the usual sense, a form listed elsewhere an idiom's."""
-    best: dict[str, tuple[int, int, str]] = {}
+def _entries(lines: Iterable[str], max_english: int) -> Iterator[tuple[str, str, int, int]]:
+    """(German form, English, rank, line number) of each form of each Ding line ("Stadt {f} |
+    Städte {pl} :: town | towns"): rank 0 for a line's headword, 1 for its other forms, 2 for
+    its sub-entries, 3 more for a marked sense; English of more than `max_english` words is an
+    explanation, not a translation, and is left out."""
     for n, line in enumerate(lines):
         if line.startswith("#") or " :: " not in line:
             continue
@@ -81,24 +87,66 @@ def parse(lines: Iterable[str]) -> dict[str, str]:
         for k, (de, en) in enumerate(zip(parts_de, parts_en)):
             first_en = _NESTED.sub(" ", en).split(";")[0]
             gloss = _clean(first_en)
-            if not gloss or len(gloss.split()) > MAX_GLOSS_WORDS or "…" in gloss or "..." in gloss:
+            if not gloss or len(gloss.split()) > max_english or "…" in gloss or "..." in gloss:
                 continue
             for j, form in enumerate(_NESTED.sub(" ", de).split(";")):
                 word, english = _clean(form), gloss       # case kept: German nouns are capitalised
                 if _ARTICLE_DE.match(word):      # "die Franzosen {pl} :: the French": the word alone
                     word, english = _ARTICLE_DE.sub("", word), _ARTICLE_EN.sub("", gloss)
-                if not word or " " in word:
-                    continue
-                marked = 3 if _MARKED.search(form) or _MARKED.search(first_en) else 0
-                rank = marked + (0 if (k, j) == (0, 0) else 1 if k == 0 else 2)
-                if word not in best or (rank, n) < best[word][:2]:
-                    best[word] = (rank, n, english)
-    return {w: g for w, (_, _, g) in best.items()}
+                if word:
+                    marked = 3 if _MARKED.search(form) or _MARKED.search(first_en) else 0
+                    yield word, english, marked + (0 if (k, j) == (0, 0) else 1 if k == 0 else 2), n
+
+
+def _first(entries: Iterable[tuple[str, str, int, int]]) -> dict[str, str]:
+    """Each key's English from its best-ranked entry, the earlier line on a tie."""
+    best: dict[str, tuple[int, int, str]] = {}
+    for key, english, rank, n in entries:
+        if key not in best or (rank, n) < best[key][:2]:
+            best[key] = (rank, n, english)
+    return {k: g for k, (_, _, g) in best.items()}
+
+
+def parse(lines: Iterable[str]) -> dict[str, str]:
+    """German word form -> English, from Ding lines. A form takes the English of the first line
+    where it is the headword, else of the first line that lists it: the headword's line gives
+    the usual sense, a form listed elsewhere an idiom's."""
+    return _first(e for e in _entries(lines, MAX_GLOSS_WORDS) if " " not in e[0])
+
+
+def parse_phrases(lines: Iterable[str]) -> dict[str, str]:
+    """`phrase_key` of a dictionary phrase -> English, ranked as `parse` ranks words: entries of
+    2 to MAX_PHRASE_WORDS words ("Vereinigte Staaten" -> "United States", "ziviler Ungehorsam"
+    -> "civil disobedience") with two content words or more (not "mit der" -> "whereby"), at
+    least as many English words as content words ("deutsche Sprache" -> "German" would drop
+    "language" from "der deutschen Sprache und Literatur"), and no verb ("die Regierung
+    übernehmen" -> "to take office": a text conjugates the verb, and may split it off)."""
+    def wanted(words: list[str], english: str) -> bool:
+        content = [w for w in words if w.lower() not in function_words()]
+        return 2 <= len(words) <= MAX_PHRASE_WORDS and all(_PHRASE_WORD.fullmatch(w) for w in words) \
+            and len(content) >= 2 and len(english.split()) >= len(content) and not english.startswith("to ")
+    return _first((phrase_key(e[0].split()), *e[1:]) for e in _entries(lines, MAX_PHRASE_GLOSS_WORDS)
+                  if " " in e[0] and wanted(e[0].split(), e[1]))
+
+
+def phrase_key(words: list[str]) -> str:
+    """A phrase as looked up: lower case, the words before the last without an adjective ending
+    ("den Vereinigten Staaten" and "Vereinigte Staaten" alike)."""
+    endings = langs.rules("de").ADJECTIVE_ENDINGS
+    return " ".join([_without_ending(w.lower(), endings) for w in words[:-1]] + [words[-1].lower()])
+
+
+def _without_ending(word: str, endings: tuple[str, ...]) -> str:
+    for ending in endings:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[:-len(ending)]
+    return word
 
 
 @dataclass(frozen=True)
 class Glossary:
     words: Mapping[str, str]       # German word form (nouns capitalised) -> English
+    phrases: Mapping[str, str] = field(default_factory=dict)     # `phrase_key` -> English
     # word -> English stems (`english_stems`): the same article words are looked up for every
     # question and claim. Filled concurrently at worst with equal values, so no lock.
     _stems: dict = field(default_factory=dict, compare=False, repr=False)
@@ -114,11 +162,38 @@ class Glossary:
         # by position: the rendering may change the number of words ("im Jahr 2000" -> "in 2000").
         german = set(src)
         named = _beside_initials(out) | self._after_names(out)
-        words = [w if i in named else
+        phrases = self._phrases(out, german)
+        inside = {i + k for i, (size, _) in phrases.items() for k in range(1, size)}
+        words = [phrases[i][1] if i in phrases else "" if i in inside else w if i in named else
                  self._genitive(out, i) or
                  self._word(w, w in german, first=i == 0, following=out[i + 1] if i + 1 < len(out) else "")
                  for i, w in enumerate(out)]
         return _no_repeats(" ".join(w for w in words if w))
+
+    def _phrases(self, words: list[str], german: set[str]) -> dict[int, tuple[int, str]]:
+        """Start -> (length, English) of the dictionary phrases among `words`, longest first, left
+        to right: "den Vereinigten Staaten" is "the United States", not "the federal States"."""
+        found, i = {}, 0
+        while self.phrases and i < len(words):
+            hit = next(filter(None, (self._phrase(words[i:i + size], german)
+                                     for size in range(MAX_PHRASE_WORDS, 1, -1))), None)
+            if hit:
+                found[i] = hit
+            i += hit[0] if hit else 1
+        return found
+
+    def _phrase(self, words: list[str], german: set[str]) -> tuple[int, str] | None:
+        # Words as the article writes them, with punctuation after the last one at most.
+        if len(words) < 2 or not all(w in german for w in words) or words[0] != words[0].lstrip(_EDGE) \
+                or any(w != w.strip(_EDGE) for w in words[:-1]) or not words[-1].rstrip(_EDGE):
+            return None
+        last = words[-1].rstrip(_EDGE)
+        endings = langs.rules("de").NOUN_CASE_ENDINGS
+        for noun in [last] + [last[:-len(e)] for e in endings if last.endswith(e) and len(last) - len(e) >= 3]:
+            english = self.phrases.get(phrase_key(words[:-1] + [noun]))
+            if english:
+                return len(words), english
+        return None
 
     def _after_names(self, words: list[str]) -> set[int]:
         """A capitalised word right after a name that the dictionary has only without an ending
@@ -306,32 +381,36 @@ def load(path: Path | None) -> Glossary | None:
                 log.warning("no dictionary at %s: English short answers keep the article's German words "
                             "and English questions are read less well (`make dictionary` fetches it)", path)
             else:
-                _loaded[path] = Glossary(_read(path))
-                log.info("glossary: %d German words from %s", len(_loaded[path].words), path)
+                _loaded[path] = Glossary(*_read(path))
+                log.info("glossary: %d German words and %d phrases from %s", len(_loaded[path].words),
+                         len(_loaded[path].phrases), path)
         return _loaded[path]
 
 
-def _read(path: Path) -> dict[str, str]:
-    """Parsing the 25 MB dictionary takes seconds; its parsed table, cached as JSON beside it,
-    a fraction of one. The cache is keyed by the dictionary's size and time."""
+def _read(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The words and phrases (`parse`, `parse_phrases`) of the dictionary at `path`. Parsing the
+    25 MB dictionary takes seconds; the parsed tables, cached as JSON beside it, a fraction of
+    one. The cache is keyed by the dictionary's size and time."""
     stat = path.stat()
     key = [_FORMAT, stat.st_size, stat.st_mtime_ns]
     cache = path.with_name(path.name + ".glossary.json")
     try:
         data = json.loads(cache.read_text(encoding="utf-8"))
         if data.get("key") == key:
-            return data["words"]
-    except (OSError, ValueError):
+            return data["words"], data["phrases"]
+    except (OSError, ValueError, KeyError):
         pass
     with open(path, encoding="utf-8", errors="replace") as f:
-        words = parse(f)
+        lines = f.readlines()
+    words, phrases = parse(lines), parse_phrases(lines)
     tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps({"key": key, "words": words}, ensure_ascii=False), encoding="utf-8")
+        tmp.write_text(json.dumps({"key": key, "words": words, "phrases": phrases}, ensure_ascii=False),
+                       encoding="utf-8")
         os.replace(tmp, cache)
     except OSError as e:          # a read-only folder: parse again next time
         log.warning("glossary: could not cache %s (%s)", cache, e)
-    return words
+    return words, phrases
 
 
 def _no_repeats(text: str) -> str:

@@ -45,13 +45,24 @@ Praxis {f} :: practice
 Apotheker {m} | Apotheker {pl} :: pharmacist | pharmacists
 Unterzeichnung {f} :: signing
 bis {prp} :: until
+Staat {m} | Staaten {pl} :: state | states
+vereinigt {adj} :: federal
+Vereinigte Staaten {pl} von Amerika /USA/ [geogr.] | Vereinigte Staaten :: United States of America /USA/ | United States /US/
+Rotes Kreuz; das Rote Kreuz :: Red Cross
+rot {adj} :: red
+Kreuz {n} | Kreuze {pl} :: cross | crosses
+Sprache {f} | Sprachen {pl} :: language | languages
+deutsch {adj} :: German
+deutsche Sprache {f} :: German
+mit der Geschwindigkeit von :: at the rate of
+Geschwindigkeit {f} :: speed
 """
 
 
 def table(tmp_path, text=DING):
     path = tmp_path / "de-en"
     path.write_text(text, encoding="utf-8")
-    return glossary.Glossary(glossary._read(path))
+    return glossary.Glossary(*glossary._read(path))
 
 
 def test_parse_takes_the_headword_sense_without_annotations():
@@ -142,14 +153,36 @@ def test_genitives_repeated_words_and_names_before_inflected_words(tmp_path):
     assert short_answer("Catherine, Taten", "en", g) == "Catherine, acts"
 
 
+def test_dictionary_phrases_are_glossed_whole_in_any_declension(tmp_path):
+    """Word by word, "den Vereinigten Staaten" was "the federal States" and "des Roten Kreuzes"
+    "of the red cross": a news archive's commonest names. Chosen on the dev articles' gold
+    answers (the German gold span rendered for the English question: contains 59.5 -> 59.8 %,
+    F1 74.0 -> 74.3)."""
+    g = table(tmp_path)
+    assert short_answer("den Vereinigten Staaten", "en", g) == "the United States"
+    assert short_answer("Die Vereinigten Staaten", "en", g) == "the United States"
+    assert short_answer("des Roten Kreuzes", "en", g) == "of the Red Cross"      # genitive noun
+    assert short_answer("die Stadt und das Rote Kreuz", "en", g) == "the town and the Red Cross"
+    # An English shorter than the German's content words is a paraphrase that loses a word;
+    # phrases of one content word are idioms of function words ("mit der": "whereby").
+    assert short_answer("der deutschen Sprache", "en", g) == "the German language"
+    assert short_answer("mit der Geschwindigkeit", "en", g) == "with the speed"
+    # Across punctuation it is no phrase.
+    assert short_answer("Vereinigte, Staaten", "en", g) == "Federal states"
+    phrases = glossary.parse_phrases(DING.splitlines())
+    # Two content words or more, no verbs ("die Regierung übernehmen :: to take office").
+    assert phrases == {"vereinigt staaten": "United States", "rot kreuz": "Red Cross",
+                       "vereinigt staat von amerika": "United States of America"}
+
+
 def test_the_parsed_table_is_cached_and_renewed_when_the_dictionary_changes(tmp_path):
     path = tmp_path / "de-en"
     path.write_text(DING, encoding="utf-8")
-    assert glossary._read(path)["Stadt"] == "town"
-    cache = tmp_path / "de-en.glossary.json"
-    assert json.loads(cache.read_text(encoding="utf-8"))["words"]["Stadt"] == "town"
+    assert glossary._read(path)[0]["Stadt"] == "town"
+    cache = json.loads((tmp_path / "de-en.glossary.json").read_text(encoding="utf-8"))
+    assert cache["words"]["Stadt"] == "town" and cache["phrases"]["rot kreuz"] == "Red Cross"
     path.write_text(DING.replace(":: town; city", ":: city; town") + "Hafen {m} :: harbour\n", encoding="utf-8")
-    words = glossary._read(path)
+    words, _ = glossary._read(path)
     assert words["Stadt"] == "city" and words["Hafen"] == "harbour"
 
 

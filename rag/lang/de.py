@@ -120,6 +120,11 @@ FUNCTION_WORDS_EN = {
 GENITIVE_EN = {"der": "of the", "einer": "of a"}
 # Endings stripped, in this order, to find an inflected word's dictionary form ("feuchten").
 INFLECTION_ENDINGS = ("e", "en", "er", "es", "em", "n", "s", "ern")
+# A dictionary phrase's words before its noun are adjectives, declined in a text ("Vereinigte
+# Staaten", "den Vereinigten Staaten"): phrases are looked up with these endings taken off them,
+# longest first, and with the noun as written or without a case ending ("des Roten Kreuzes").
+ADJECTIVE_ENDINGS = ("en", "em", "er", "es", "e")
+NOUN_CASE_ENDINGS = ("es", "s", "n")
 # Lower-case words inside a person's name ("E. I. du Pont", "Ludwig van Beethoven"): after an
 # initial they belong to the name, not to German ("du" is not "you").
 NAME_PARTICLES = frozenset({"du", "de", "da", "di", "del", "della", "van", "von", "vom", "zu", "la", "le",
