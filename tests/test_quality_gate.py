@@ -131,11 +131,13 @@ XQUAD_ANSWER_QUESTIONS = 80
 # moves: abstention P / R .795 / .413 -> .789 / .400; nothing else changed); English genitives,
 # doubled words and names before inflected-looking words, and no name found after a first part
 # of under three letters (English F1 .340 -> .341, abstention P / R .789 / .400 -> .795 / .413 in
-# one store; .800 / .427 in the committed report's fresh store).
+# one store; .800 / .427 in the committed report's fresh store); dictionary phrases glossed whole
+# ("the United States"; English contains .373 -> .380, F1 .341 -> .349, abstention .795 / .413 in
+# both runs, each on a fresh store).
 MEASURED_ANSWERS = {
     ("de", "contains"): 0.853, ("de", "f1"): 0.539, ("de", "abstention_precision"): 0.879,
-    ("de", "abstention_recall"): 0.680, ("en", "contains"): 0.373, ("en", "f1"): 0.341,
-    ("en", "abstention_precision"): 0.800, ("en", "abstention_recall"): 0.427,
+    ("de", "abstention_recall"): 0.680, ("en", "contains"): 0.380, ("en", "f1"): 0.349,
+    ("en", "abstention_precision"): 0.795, ("en", "abstention_recall"): 0.413,
 }
 # The gate's own subset (80 + 40) with the models of 52440ed: de contains 0.887, F1 0.591,
 # abstention P 0.900 / R 0.675, 3.7 % declined; en contains 0.388, F1 0.381, P 0.750 / R 0.375,
