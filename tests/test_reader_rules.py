@@ -254,6 +254,10 @@ def test_bagged_fit_averages_fits_on_shares_of_the_questions():
     ("with_unit", "stieg um 3,5 Prozent", "3,5", "3,5 Prozent"),
     ("with_unit", "mit 21 Toten im März", "21", "21"),
     ("with_unit", "traf Kim in Wŏnsan", "Kim", "Kim"),
+    # A scale takes the number before it: "Million" is "eine Million" ("a million").
+    ("with_unit", "eine Million Schuss Artillerie geliefert", "Million", "eine Million"),
+    ("with_unit", "rund 1,5 Millionen Euro", "Millionen", "1,5 Millionen Euro"),
+    ("with_unit", "die Million war weg", "Million", "Million"),
 ])
 def test_a_short_answer_is_widened_to_what_it_names(widen, text, span, whole):
     from rag import spans
