@@ -97,11 +97,11 @@ def whole_date(toks: list[Token], i: int, j: int) -> tuple[int, int]:
 
 
 def with_unit(toks: list[Token], i: int, j: int) -> tuple[int, int]:
-    """Widen the token range [i, j) that ends with a number by the scale and unit after it, so
-    that "zwei" in "zwei Tage" and "1,5" in "1,5 Millionen Euro" are answered with what they
-    count: a reader asking "how long" or "how much" wants "two days", not "two"; and one that
-    starts with a scale by the number before it ("Million" in "eine Million Schuss": a number
-    word such as "eine" never starts a candidate, being a function word too)."""
+    """Widen the token range [i, j) that ends with a number (or a scale) by the scale and unit
+    after it, so that "zwei" in "zwei Tage" and "1,5" in "1,5 Millionen Euro" are answered with
+    what they count: a reader asking "how long" or "how much" wants "two days", not "two"; and
+    one that starts with a scale by the number before it ("Million" in "eine Million Schuss": a
+    number word such as "eine" never starts a candidate, being a function word too)."""
     kinds_at = lambda n: word_kinds(toks[n].text) if 0 <= n < len(toks) and toks[n].is_word else {}
     if kinds_at(i).get("scale") and kinds_at(i - 1).get("number"):
         i -= 1
