@@ -426,7 +426,8 @@ def answers_section(ans: dict) -> list[str]:
             continue
         lines.append(f"\n*Ceiling, {dataset}*: the German gold answer span itself, shaped as the reader "
                      f"shapes short answers for this language (dates and numbers rendered, other words "
-                     f"glossed word by word where the dictionary is installed), scores contains "
+                     f"glossed word by word, or a dictionary phrase whole, where the dictionary is "
+                     f"installed), scores contains "
                      f"{pct(c['contains'])}, F1 {pct(c['f1'])} against these questions' gold answers "
                      f"(n = {c['n']}): about the most a reader quoting German articles can reach "
                      f"without a translation model.")
