@@ -33,9 +33,12 @@ _NUMBER_WORD_EN = {"zwei": "two", "drei": "three", "vier": "four", "fünf": "fiv
                    "zwölf": "twelve", "zwanzig": "twenty", "hundert": "hundred", "tausend": "thousand",
                    "dutzend": "dozen", "beiden": "both", "beide": "both", "hälfte": "half"}
 _EXTRA = {"jahrhundert": "century", "jahrhunderts": "century", "jahrzehnt": "decade", "und": "and",
-          "bis": "to", "etwa": "about", "rund": "about", "fast": "almost", "mehr als": "more than",
+          "bis": "to", "etwa": "about", "rund": "about", "fast": "almost",
           "über": "over", "knapp": "nearly", "ungefähr": "about", "heute": "today", "gestern": "yesterday",
           "lang": "long", "alt": "old"}
+# Two words before a number that English says otherwise than word by word ("mehr als 6.500": "more
+# than 6,500", was "more as"; "bis zu 30 %": "up to 30 %", was "to").
+_BEFORE_NUMBER = {("mehr", "als"): "more than", ("weniger", "als"): "less than", ("bis", "zu"): "up to"}
 _DURATIONS = {"seconds", "minutes", "hours", "days", "weeks", "months", "years"}
 # Rendered words a phrase does not end on ("two and", "1756 to").
 _CONNECTORS = {"and", "to", "over", "about", "almost", "nearly", "on", "in", "since", "until", "from",
@@ -91,6 +94,8 @@ def to_english(phrase: str) -> str:
     out = [_word_to_english(w, en, de) for w in words]
     if len(words) >= 2 and words[0].lower() in _PREPOSITION and _is_time(words[1:], de):
         out[0] = _PREPOSITION[words[0].lower()]
+    _relative_time(words, out, en, de)
+    _before_numbers(words, out, de)
     counted = len(words) >= 3 and (words[1][:1].isdigit() or words[1].lower() in de.NUMBER_WORDS)
     if counted and words[0].lower() == "vor" and out[2] in _DURATIONS:
         return f"{out[1]} {out[2]} ago"          # "vor drei Tagen": "three days ago", not "before"
@@ -103,7 +108,33 @@ def to_english(phrase: str) -> str:
             out[i] = _ordinal_en(int(m.group(1)))    # "19. Jahrhundert": "19th century"; a date stays "3 October"
             if i and words[i - 1].lower() == "im":
                 out[i - 1] = "in the"                # "im 19. Jahrhundert": "in the 19th century"
-    return " ".join(out[:_end_of_quantity(words, out)])
+    return " ".join(w for w in out[:_end_of_quantity(words, out)] if w)
+
+
+def _relative_time(words: list[str], out: list[str], en, de) -> None:
+    """"am vergangenen Sonntag" -> "last Sunday", "im nächsten Jahr" -> "next year", "in dieser
+    Woche" -> "this week" (in `out`; the words it drops become "")."""
+    lead = 0
+    while lead < min(2, len(words) - 2) and words[lead].lower() in de.RELATIVE_TIME_LEAD:
+        lead += 1
+    if len(words) < lead + 2:
+        return
+    adjective, noun = words[lead].lower(), words[lead + 1].lower()
+    stem = next((adjective[:-len(e)] for e in ("en", "er", "es", "em", "e") if adjective.endswith(e)), adjective)
+    day = de.WEEKDAYS.get(noun)
+    english = en.WEEKDAY_NAMES[day] if day is not None else de.TIME_NOUNS_EN.get(noun)
+    if stem not in de.RELATIVE_TIME or english is None:
+        return
+    out[:lead + 2] = [""] * lead + [de.RELATIVE_TIME[stem], english]
+
+
+def _before_numbers(words: list[str], out: list[str], de) -> None:
+    """"mehr als 6.500" -> "more than 6,500" (in `out`, as `_relative_time`)."""
+    for i in range(len(words) - 2):
+        english = _BEFORE_NUMBER.get((words[i].lower(), words[i + 1].lower()))
+        after = words[i + 2].lower()
+        if english and (after[:1].isdigit() or after in de.NUMBER_WORDS):
+            out[i], out[i + 1] = english, ""
 
 
 def _ordinal_en(n: int) -> str:

@@ -146,6 +146,17 @@ def test_span_candidates_are_plain_values():
     ("vor 3 Tagen", "3 days ago"),
     ("vor drei Jahren", "three years ago"),
     ("vor dem Krieg", "vor dem Krieg"),
+    # News say when relative to the article's day, and which quantity is a bound.
+    ("am vergangenen Sonntag", "last Sunday"),
+    ("im vergangenen Jahr", "last year"),
+    ("in der kommenden Woche", "next week"),
+    ("dieses Jahr", "this year"),
+    ("am vergangenen Sonntag von Staatschef Kim", "last Sunday"),
+    ("im letzten Spiel", "im letzten Spiel"),
+    ("mehr als 6.500", "more than 6,500"),
+    ("weniger als drei Tage", "less than three days"),
+    ("bis zu 30 %", "up to 30 %"),
+    ("mehr als genug", "mehr als genug"),
 ])
 def test_english_rendering(german, english):
     assert to_english(german) == english

@@ -41,6 +41,14 @@ TIME_WORDS = {"heute", "gestern", "morgen", "vorgestern", "übermorgen", "damals
               "jahrzehnt", "jahr", "jahren", "monat", "woche", "wochenende", "frühjahr", "sommer",
               "herbst", "winter", "anfang", "ende", "mitte", "uhr", "nacht", "abend", "morgens", "abends",
               "vormittag", "nachmittag", "jahrhunderts", "ära", "zeit", "bronzezeit"}
+# "am vergangenen Sonntag", "im nächsten Jahr", "in dieser Woche": the English says "last Sunday",
+# "next year", "this week" (rag/render.py), without the preposition and article before them.
+RELATIVE_TIME = {"vergangen": "last", "letzt": "last", "vorig": "last", "kommend": "next",
+                 "nächst": "next", "dies": "this"}
+RELATIVE_TIME_LEAD = {"am", "im", "in", "an", "der", "den", "dem"}
+TIME_NOUNS_EN = {"woche": "week", "monat": "month", "monats": "month", "jahr": "year", "jahres": "year",
+                 "wochenende": "weekend", "frühjahr": "spring", "sommer": "summer", "herbst": "autumn",
+                 "winter": "winter", "nacht": "night", "abend": "evening"}
 NUMBER_WORDS = {"null": 0, "ein": 1, "eine": 1, "einen": 1, "eins": 1, "zwei": 2, "drei": 3, "vier": 4,
                 "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "elf": 11,
                 "zwölf": 12, "zwanzig": 20, "dreißig": 30, "vierzig": 40, "fünfzig": 50, "hundert": 100,
