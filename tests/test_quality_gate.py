@@ -133,11 +133,12 @@ XQUAD_ANSWER_QUESTIONS = 80
 # of under three letters (English F1 .340 -> .341, abstention P / R .789 / .400 -> .795 / .413 in
 # one store; .800 / .427 in the committed report's fresh store); dictionary phrases glossed whole
 # ("the United States"; English contains .373 -> .380, F1 .341 -> .349, abstention .795 / .413 in
-# both runs, each on a fresh store).
+# both runs, each on a fresh store); relative dates, bounds and scales rendered ("up to ten years"
+# for the gold "ten years": F1 .348; the committed report's fresh store: abstention .800 / .427).
 MEASURED_ANSWERS = {
     ("de", "contains"): 0.853, ("de", "f1"): 0.539, ("de", "abstention_precision"): 0.879,
-    ("de", "abstention_recall"): 0.680, ("en", "contains"): 0.380, ("en", "f1"): 0.349,
-    ("en", "abstention_precision"): 0.795, ("en", "abstention_recall"): 0.413,
+    ("de", "abstention_recall"): 0.680, ("en", "contains"): 0.380, ("en", "f1"): 0.348,
+    ("en", "abstention_precision"): 0.800, ("en", "abstention_recall"): 0.427,
 }
 # The gate's own subset (80 + 40) with the models of 52440ed: de contains 0.887, F1 0.591,
 # abstention P 0.900 / R 0.675, 3.7 % declined; en contains 0.388, F1 0.381, P 0.750 / R 0.375,
