@@ -42,6 +42,7 @@ from typing import Iterable, Iterator, Mapping
 
 from . import lang as langs
 from .lexical import function_words, tokenize
+from .text import without_ending
 from .word_frequency import rarity
 
 log = logging.getLogger(__name__)
@@ -133,14 +134,7 @@ def phrase_key(words: list[str]) -> str:
     """A phrase as looked up: lower case, the words before the last without an adjective ending
     ("den Vereinigten Staaten" and "Vereinigte Staaten" alike)."""
     endings = langs.rules("de").ADJECTIVE_ENDINGS
-    return " ".join([_without_ending(w.lower(), endings) for w in words[:-1]] + [words[-1].lower()])
-
-
-def _without_ending(word: str, endings: tuple[str, ...]) -> str:
-    for ending in endings:
-        if word.endswith(ending) and len(word) - len(ending) >= 3:
-            return word[:-len(ending)]
-    return word
+    return " ".join([without_ending(w.lower(), endings) for w in words[:-1]] + [words[-1].lower()])
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from . import lang as langs
 from .lexical import stopwords
+from .text import without_ending
 
 
 def lead_with(short: str, body: str) -> str:
@@ -120,7 +121,7 @@ def _relative_time(words: list[str], out: list[str], en, de) -> None:
     if len(words) < lead + 2:
         return
     adjective, noun = words[lead].lower(), words[lead + 1].lower()
-    stem = next((adjective[:-len(e)] for e in ("en", "er", "es", "em", "e") if adjective.endswith(e)), adjective)
+    stem = without_ending(adjective, de.ADJECTIVE_ENDINGS)
     day = de.WEEKDAYS.get(noun)
     english = en.WEEKDAY_NAMES[day] if day is not None else de.TIME_NOUNS_EN.get(noun)
     if stem not in de.RELATIVE_TIME or english is None:

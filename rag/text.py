@@ -116,3 +116,12 @@ def word_overlap(a: str, b: str) -> float:
     how much two quotes repeat each other."""
     ta, tb = set(a.lower().split()), set(b.lower().split())
     return len(ta & tb) / max(1, min(len(ta), len(tb)))
+
+
+def without_ending(word: str, endings: tuple[str, ...], keep: int = 3) -> str:
+    """`word` without the first of `endings` it ends with, if `keep` letters or more remain
+    ("vergangenen" -> "vergangen" with the German adjective endings)."""
+    for ending in endings:
+        if word.endswith(ending) and len(word) - len(ending) >= keep:
+            return word[:-len(ending)]
+    return word

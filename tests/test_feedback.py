@@ -81,14 +81,19 @@ def test_conversation_markdown_has_questions_answers_and_cited_passages():
     json.dumps(record)   # what the bubble carries is plain JSON
 
 
+def _messages() -> list[dict]:
+    """A chat of one question and its answer, as the page holds it."""
+    record = ui.answer_record("Wer ist der Sprecher des Kremls?", _answer())
+    return [{"role": "user", "content": ui.user_html(record["question"])},
+            {"role": "assistant", "content": ui.answer_html(record["answer"], 0) + ui.actions_html(record)}]
+
+
 def test_conversation_downloads_do_not_pile_up_in_the_temp_folder(tmp_path, monkeypatch):
     """Each download used to leave a folder of its own in the temp folder for good (one per answered
     question on a server). Now they share one folder; older files go as new ones come, all at close."""
     import app
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
-    record = ui.answer_record("Wer ist der Sprecher des Kremls?", _answer())
-    messages = [{"role": "user", "content": ui.user_html(record["question"])},
-                {"role": "assistant", "content": ui.answer_html(record["answer"], 0) + ui.actions_html(record)}]
+    messages = _messages()
     files = app.ConversationFiles(keep_seconds=0)
     assert files([]) is None
     paths = [Path(files(messages)) for _ in range(5)]
@@ -109,9 +114,7 @@ def test_a_stopped_app_leaves_no_conversation_files(tmp_path):
     import signal
     import subprocess
     import sys
-    record = ui.answer_record("Wer ist der Sprecher des Kremls?", _answer())
-    messages = [{"role": "user", "content": ui.user_html(record["question"])},
-                {"role": "assistant", "content": ui.answer_html(record["answer"], 0) + ui.actions_html(record)}]
+    messages = _messages()
     script = ("import app, json, sys, time\n"
               "app.stop_on_sigterm()\n"
               "files = app.ConversationFiles()\n"
