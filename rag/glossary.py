@@ -73,11 +73,12 @@ def _clean(text: str) -> str:
     return " ".join(_ANNOTATION.sub(" ", text).split()).strip(_EDGE)
 
 
-def _entries(lines: Iterable[str], max_english: int) -> Iterator[tuple[str, str, int, int]]:
-    """(German form, English, rank, line number) of each form of each Ding line ("Stadt {f} |
-    Städte {pl} :: town | towns"): rank 0 for a line's headword, 1 for its other forms, 2 for
-    its sub-entries, 3 more for a marked sense; English of more than `max_english` words is an
-    explanation, not a translation, and is left out."""
+def _entries(lines: Iterable[str]) -> Iterator[tuple[str, str, int, int, int]]:
+    """(German form, English, rank, line number, words of the line's English) of each form of
+    each Ding line ("Stadt {f} | Städte {pl} :: town | towns"): rank 0 for a line's headword, 1
+    for its other forms, 2 for its sub-entries, 3 more for a marked sense. English of more than
+    MAX_PHRASE_GLOSS_WORDS words is an explanation, not a translation, and is left out (for a
+    single word, of more than MAX_GLOSS_WORDS: `_word_table`)."""
     for n, line in enumerate(lines):
         if line.startswith("#") or " :: " not in line:
             continue
@@ -88,7 +89,8 @@ def _entries(lines: Iterable[str], max_english: int) -> Iterator[tuple[str, str,
         for k, (de, en) in enumerate(zip(parts_de, parts_en)):
             first_en = _NESTED.sub(" ", en).split(";")[0]
             gloss = _clean(first_en)
-            if not gloss or len(gloss.split()) > max_english or "…" in gloss or "..." in gloss:
+            size = len(gloss.split())
+            if not gloss or size > MAX_PHRASE_GLOSS_WORDS or "…" in gloss or "..." in gloss:
                 continue
             for j, form in enumerate(_NESTED.sub(" ", de).split(";")):
                 word, english = _clean(form), gloss       # case kept: German nouns are capitalised
@@ -96,7 +98,7 @@ def _entries(lines: Iterable[str], max_english: int) -> Iterator[tuple[str, str,
                     word, english = _ARTICLE_DE.sub("", word), _ARTICLE_EN.sub("", gloss)
                 if word:
                     marked = 3 if _MARKED.search(form) or _MARKED.search(first_en) else 0
-                    yield word, english, marked + (0 if (k, j) == (0, 0) else 1 if k == 0 else 2), n
+                    yield word, english, marked + (0 if (k, j) == (0, 0) else 1 if k == 0 else 2), n, size
 
 
 def _first(entries: Iterable[tuple[str, str, int, int]]) -> dict[str, str]:
@@ -112,7 +114,7 @@ def parse(lines: Iterable[str]) -> dict[str, str]:
     """German word form -> English, from Ding lines. A form takes the English of the first line
     where it is the headword, else of the first line that lists it: the headword's line gives
     the usual sense, a form listed elsewhere an idiom's."""
-    return _first(e for e in _entries(lines, MAX_GLOSS_WORDS) if " " not in e[0])
+    return _word_table(_entries(lines))
 
 
 def parse_phrases(lines: Iterable[str]) -> dict[str, str]:
@@ -122,12 +124,21 @@ def parse_phrases(lines: Iterable[str]) -> dict[str, str]:
     least as many English words as content words ("deutsche Sprache" -> "German" would drop
     "language" from "der deutschen Sprache und Literatur"), and no verb ("die Regierung
     übernehmen" -> "to take office": a text conjugates the verb, and may split it off)."""
+    return _phrase_table(_entries(lines))
+
+
+def _word_table(entries: Iterable[tuple[str, str, int, int, int]]) -> dict[str, str]:
+    return _first((word, english, rank, n) for word, english, rank, n, size in entries
+                  if " " not in word and size <= MAX_GLOSS_WORDS)
+
+
+def _phrase_table(entries: Iterable[tuple[str, str, int, int, int]]) -> dict[str, str]:
     def wanted(words: list[str], english: str) -> bool:
         content = [w for w in words if w.lower() not in function_words()]
         return 2 <= len(words) <= MAX_PHRASE_WORDS and all(_PHRASE_WORD.fullmatch(w) for w in words) \
             and len(content) >= 2 and len(english.split()) >= len(content) and not english.startswith("to ")
-    return _first((phrase_key(e[0].split()), *e[1:]) for e in _entries(lines, MAX_PHRASE_GLOSS_WORDS)
-                  if " " in e[0] and wanted(e[0].split(), e[1]))
+    return _first((phrase_key(word.split()), english, rank, n) for word, english, rank, n, _ in entries
+                  if " " in word and wanted(word.split(), english))
 
 
 def phrase_key(words: list[str]) -> str:
@@ -395,8 +406,8 @@ def _read(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     except (OSError, ValueError, KeyError):
         pass
     with open(path, encoding="utf-8", errors="replace") as f:
-        lines = f.readlines()
-    words, phrases = parse(lines), parse_phrases(lines)
+        entries = list(_entries(f))         # one pass over the file for both tables
+    words, phrases = _word_table(entries), _phrase_table(entries)
     tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps({"key": key, "words": words, "phrases": phrases}, ensure_ascii=False),

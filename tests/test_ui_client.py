@@ -35,6 +35,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_ready(proc: subprocess.Popen, log_path: Path, timeout: float = 600) -> None:
+    """Until app.py logs "Chat ready"; the test fails with its log if it exits or takes longer."""
+    deadline = time.time() + timeout
+    while "Chat ready" not in log_path.read_text(encoding="utf-8"):
+        if proc.poll() is not None or time.time() > deadline:
+            pytest.fail(f"app.py did not start:\n{log_path.read_text(encoding='utf-8')}")
+        time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop app.py as a service manager does (SIGTERM), killed if it does not end in 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def _env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", ANONYMIZED_TELEMETRY="False",
@@ -53,18 +71,10 @@ def app(tmp_path_factory):
                             env=_env(RAG_STORE_DIR=str(store), RAG_PORT=str(port),
                                      RAG_AUTH=f"{AUTH[0]}:{AUTH[1]}"))
     try:
-        deadline = time.time() + 600
-        while "Chat ready" not in log_path.read_text(encoding="utf-8"):
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"app.py did not start:\n{log_path.read_text(encoding='utf-8')}")
-            time.sleep(0.2)
+        wait_until_ready(proc, log_path)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
 
 
@@ -249,11 +259,7 @@ def test_a_stopped_app_leaves_no_uploaded_copies_behind(tmp_path):
                                 env=_env(RAG_STORE_DIR=str(tmp_path / "store"), RAG_PORT=str(port),
                                          GRADIO_TEMP_DIR=str(cache), TMPDIR=str(temp)))
         try:
-            deadline = time.time() + 600
-            while "Chat ready" not in log_path.read_text(encoding="utf-8"):
-                if proc.poll() is not None or time.time() > deadline:
-                    pytest.fail(f"app.py did not start:\n{log_path.read_text(encoding='utf-8')}")
-                time.sleep(0.2)
+            wait_until_ready(proc, log_path)
             article = tmp_path / "helgoland.md"
             article.write_text(ARTICLE, encoding="utf-8")
             client = Client(f"http://127.0.0.1:{port}", verbose=False, download_files=False)

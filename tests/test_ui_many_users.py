@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from test_chroma_unreachable import kill, start_chroma
-from test_ui_client import _env, _free_port
+from test_ui_client import _env, _free_port, stop, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 ART = ROOT / "artifacts" / "ui"
@@ -41,18 +41,10 @@ def app(tmp_path_factory, chroma):
                             env=_env(RAG_STORE_DIR=str(store), RAG_PORT=str(port), RAG_CHROMA_URL=chroma[1],
                                      RAG_AUTH=f"{AUTH[0]}:{AUTH[1]}"))
     try:
-        deadline = time.time() + 600
-        while "Chat ready" not in log_path.read_text(encoding="utf-8"):
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"app.py did not start:\n{log_path.read_text(encoding='utf-8')}")
-            time.sleep(0.2)
+        wait_until_ready(proc, log_path)
         yield port, log_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
 
 
