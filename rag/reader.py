@@ -32,7 +32,7 @@ from .embedding import choose_backend, exported_infer
 from .lexical import tokenize
 from .reader_features import SENTENCE_FEATURES, Features, featurize, repeats_question, span_features, span_fits
 from .render import lead_with, short_answer
-from .spans import whole_date, with_unit
+from .spans import date_only, whole_date, with_unit
 from .results import Citation, Passage
 from .settings import Settings
 from .text import word_overlap
@@ -297,7 +297,8 @@ def _without_repeats(f: Features, span_p: np.ndarray) -> np.ndarray:
 def _whole(f: Features, c) -> str:
     """The short answer's text, a date widened to the whole date, a number to its unit."""
     s = f.sentences[c.sentence]
-    i, j = with_unit(s.tokens, *whole_date(s.tokens, c.i, c.j))
+    i, j = date_only(s.tokens, c.i, c.j) if f.kind == "when" else (c.i, c.j)
+    i, j = with_unit(s.tokens, *whole_date(s.tokens, i, j))
     return s.text[s.tokens[i].start:s.tokens[j - 1].end]
 
 

@@ -96,6 +96,18 @@ def whole_date(toks: list[Token], i: int, j: int) -> tuple[int, int]:
     return i, j
 
 
+def date_only(toks: list[Token], i: int, j: int) -> tuple[int, int]:
+    """Narrow the token range [i, j) of an answer to "when" to end with its date: the words after
+    its last date word go ("Dienstag mit Außenminister" -> "Dienstag"), unless it has none. Date
+    words are numbers, months, weekdays and time words ("Ende", "Jahrhunderts"); the words before
+    stay ("neunzehnten Jahrhundert")."""
+    def dated(n: int) -> bool:
+        kinds = word_kinds(toks[n].text) if toks[n].is_word else {}
+        return any(kinds.get(k) for k in ("digit", "year", "month", "weekday", "time"))
+    inside = [n for n in range(i, j) if dated(n)]
+    return (i, inside[-1] + 1) if inside else (i, j)
+
+
 def with_unit(toks: list[Token], i: int, j: int) -> tuple[int, int]:
     """Widen the token range [i, j) that ends with a number (or a scale) by the scale and unit
     after it, so that "zwei" in "zwei Tage" and "1,5" in "1,5 Millionen Euro" are answered with

@@ -280,6 +280,22 @@ def test_a_short_answer_is_widened_to_what_it_names(widen, text, span, whole):
     assert text[toks[a].start:toks[b - 1].end] == whole
 
 
+@pytest.mark.parametrize("span, date", [
+    ("Dienstag mit Außenminister", "Dienstag"),
+    ("März als Bezahldienst", "März"),
+    ("neunzehnten Jahrhundert", "neunzehnten Jahrhundert"),     # the words before the date stay
+    ("Ende des 19. Jahrhunderts", "Ende des 19. Jahrhunderts"),
+    ("Außenminister Lawrow", "Außenminister Lawrow"),           # no date word: left as it is
+])
+def test_an_answer_to_when_ends_with_its_date(span, date):
+    from rag import spans
+    from rag.text import tokens
+
+    toks = tokens(span)
+    a, b = spans.date_only(toks, 0, len(toks))
+    assert span[toks[a].start:toks[b - 1].end] == date
+
+
 def _sentence(text: str, question: str, cross_language: bool, glossary=None):
     from rag.reader_features import QuestionTerms, Sentence, _describe_tokens
 
