@@ -42,7 +42,8 @@ LANGUAGE_GROUPS = ("same_language", "cross_language")
 ANSWERABLE_FEATURES = (["sentence_p", "sentence_p2", "span_p", "span_margin", "best_dense", "best_cos",
                         "overlap_stem", "overlap_fold", "cross_language", "n_sentences", "kind_in_sentence",
                         "head_raw", "q_checkable", "q_missing_share", "q_numbers_missing",
-                        "q_weight_missing_max", "q_weight_missing_passage", "q_weight_missing_sentence"]
+                        "q_weight_missing_max", "q_weight_missing_passage", "q_weight_missing_sentence",
+                        "best_gloss_cos"]
                        + [f"kind_{k}" for k in langs.KINDS])
 
 
@@ -172,7 +173,8 @@ def answerable_row(f: Features, sentence_p: np.ndarray, span_p: np.ndarray) -> n
            float(f.span_raw[int(np.argmax(span_p))]) if len(span_p) else -50.0,
            *question_tokens_missing(f.question, f.sentences[top].passage.text),
            *question_weight_missing(f.term_weights, f.sentences[top].passage.text, f.sentences[top].text,
-                                    f.corpus_language)]
+                                    f.corpus_language),
+           float(x[:, col["gloss_cos"]].max())]
     row += [float(f.kind == k) for k in langs.KINDS]
     return np.array(row, dtype=np.float32)
 

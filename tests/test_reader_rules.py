@@ -494,3 +494,21 @@ def test_every_span_head_learns_the_cloze_items_and_none_are_added_by_default(mo
     reader_train._heads(examples, "e5", tmp_path, ["cloze1", "cloze2"])
     assert plain == [["b0", "b1", "d0"], ["a0", "c0"], ["a0", "b0", "b1", "c0", "d0"]]
     assert fits == [p + ["cloze1", "cloze2"] for p in plain]
+
+
+def test_an_english_question_is_compared_with_the_sentences_glossed_into_english(embedder):
+    """e5 compares an English question more surely with an English gloss of a German sentence
+    than with the sentence itself: the reader's gloss_cos feature."""
+    from rag.glossary import Glossary
+    from rag.reader_features import Sentence, glossed_cos
+
+    g = Glossary({"Pause": "break", "Kuchen": "cake", "Zug": "train", "Uhr": "clock", "fährt": "leaves"})
+    texts = ["Zur Pause gibt es Kuchen.", "Der Zug fährt um acht Uhr ab."]
+    sentences = [Sentence(0, None, 0, len(t), t) for t in texts]
+    q_vec = embedder.queries(["Is there cake during the break?"])[0]
+    glossed = glossed_cos(sentences, "en", q_vec, embedder.passages, g)
+    raw = embedder.passages(texts) @ q_vec
+    assert glossed[0] > glossed[1] and glossed[0] > raw[0] + 0.03
+    # A German question, or no dictionary: nothing to gloss; the reader uses the plain similarity.
+    assert glossed_cos(sentences, "de", q_vec, embedder.passages, g) is None
+    assert glossed_cos(sentences, "en", q_vec, embedder.passages, None) is None
