@@ -229,6 +229,14 @@ class Glossary:
         cores = [c for c in (w.strip(_EDGE) for w in words) if not c.isdigit()]
         return len(cores) >= 2 and all(c[:1].isupper() and c.isalpha() and _common_english(c) for c in cores)
 
+    def is_name(self, phrase: str) -> bool:
+        """Whether every word of `phrase` is a name (`_is_name`), and every capitalised part of a
+        hyphenated one: "Sergej Lawrow", "Kim Jong-un", not "Außenminister Lawrow" (a dictionary
+        word) nor "Paria-Staaten" (Staaten is one)."""
+        words = phrase.split()
+        parts = [p for w in words for p in w.strip(_EDGE).split("-") if p[:1].isupper()]
+        return bool(words) and all(self._is_name(w) for w in words) and all(self._is_name(p) for p in parts)
+
     def _is_name(self, word: str) -> bool:
         """A capitalised word the dictionary does not know: a name ("Ribault", "Bowl")."""
         core = word.strip(_EDGE)

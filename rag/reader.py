@@ -338,9 +338,11 @@ def _compose(r: Reading, lang: str, short: str, chosen: list[int], glossary=None
 def _short_for(short: str, lang: str, glossary=None) -> str:
     """The short answer as the reader sees it: dates and numbers in their language, German words
     glossed for an English reader where a dictionary is installed; a phrase that stays German is
-    quoted as the article's words."""
+    quoted as the article's words. A name is not German words but the same in any language, so it
+    stands as written, unquoted ("Dmitri Peskow", not "“Dmitri Peskow”")."""
     out = short_answer(short, lang, glossary)
-    if lang != "de" and language.detect(out, default=lang) != lang:
+    name = glossary is not None and glossary.is_name(out)
+    if lang != "de" and not name and language.detect(out, default=lang) != lang:
         out = langs.rules(lang).PHRASES["quote"].format(q=out)
     return out
 

@@ -124,6 +124,14 @@ def test_english_titles_hyphenated_names_initials_and_decades(tmp_path):
     assert short_answer("im 19. Jahrhundert", "en", g) == "in the 19th century"
 
 
+def test_a_phrase_of_names_only_is_a_name(tmp_path):
+    g = table(tmp_path)
+    assert g.is_name("Dmitri Peskow") and g.is_name("Kim Jong-un") and g.is_name("Wŏnsan")
+    # A dictionary word makes it German words, in a hyphenated compound too.
+    assert not g.is_name("Bürgermeister Peskow") and not g.is_name("Paria-Staaten")
+    assert not g.is_name("die Tore") and not g.is_name("") and not g.is_name("2026")
+
+
 def test_a_name_with_initials_stays_as_written(tmp_path):
     g = table(tmp_path)
     # The dictionary knows "Michael", "Mann" and "du", but beside an initial they are a name.

@@ -512,3 +512,16 @@ def test_an_english_question_is_compared_with_the_sentences_glossed_into_english
     # A German question, or no dictionary: nothing to gloss; the reader uses the plain similarity.
     assert glossed_cos(sentences, "de", q_vec, embedder.passages, g) is None
     assert glossed_cos(sentences, "en", q_vec, embedder.passages, None) is None
+
+
+def test_an_english_short_answer_that_is_a_name_stands_unquoted():
+    """A name is the same in any language: "Dmitri Peskow", not "“Dmitri Peskow”"; German words
+    the dictionary leaves German are still quoted as the article's words."""
+    from rag.glossary import Glossary
+    from rag.reader import _short_for
+
+    g = Glossary({"Sprecher": "spokesman", "Staaten": "states"})
+    assert _short_for("Dmitri Peskow", "en", g) == "Dmitri Peskow"
+    assert _short_for("Kim Jong-un", "en", g) == "Kim Jong-un"
+    assert _short_for("Lawrow trifft Kim", "en", g) == "“Lawrow trifft Kim”"
+    assert _short_for("Dmitri Peskow", "de", g) == "Dmitri Peskow"
