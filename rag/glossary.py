@@ -234,8 +234,8 @@ class Glossary:
         hyphenated one: "Sergej Lawrow", "Kim Jong-un", not "Außenminister Lawrow" (a dictionary
         word) nor "Paria-Staaten" (Staaten is one)."""
         words = phrase.split()
-        parts = [p for w in words for p in w.strip(_EDGE).split("-") if p[:1].isupper()]
-        return bool(words) and all(self._is_name(w) for w in words) and all(self._is_name(p) for p in parts)
+        parts = [p for w in words if "-" in w for p in w.strip(_EDGE).split("-") if p[:1].isupper()]
+        return bool(words) and all(self._is_name(w) for w in words + parts)
 
     def _is_name(self, word: str) -> bool:
         """A capitalised word the dictionary does not know: a name ("Ribault", "Bowl")."""

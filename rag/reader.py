@@ -341,8 +341,8 @@ def _short_for(short: str, lang: str, glossary=None) -> str:
     quoted as the article's words. A name is not German words but the same in any language, so it
     stands as written, unquoted ("Dmitri Peskow", not "“Dmitri Peskow”")."""
     out = short_answer(short, lang, glossary)
-    name = glossary is not None and glossary.is_name(out)
-    if lang != "de" and not name and language.detect(out, default=lang) != lang:
+    if lang != "de" and not (glossary is not None and glossary.is_name(out)) \
+            and language.detect(out, default=lang) != lang:
         out = langs.rules(lang).PHRASES["quote"].format(q=out)
     return out
 

@@ -78,13 +78,18 @@ def _day(word: str) -> bool:
     return digits.isdigit() and 1 <= int(digits) <= 31
 
 
+def _kinds_at(toks: list[Token], n: int) -> dict[str, bool]:
+    """`word_kinds` of token n; {} for punctuation or outside the tokens."""
+    return word_kinds(toks[n].text) if 0 <= n < len(toks) and toks[n].is_word else {}
+
+
 def whole_date(toks: list[Token], i: int, j: int) -> tuple[int, int]:
     """Widen the token range [i, j) when it is part of a date, so that a date is answered whole:
     "2026" or "März" in "am 21. März 2026" become "21. März 2026" (the span model may prefer the
     year alone, which is what many XQuAD answers are, but a reader asking "when" wants the day)."""
-    month = lambda n: 0 <= n < len(toks) and toks[n].is_word and word_kinds(toks[n].text)["month"]
+    month = lambda n: _kinds_at(toks, n).get("month", False)
     day = lambda n: 0 <= n < len(toks) and toks[n].is_word and _day(toks[n].text)
-    year = lambda n: 0 <= n < len(toks) and toks[n].is_word and word_kinds(toks[n].text)["year"]
+    year = lambda n: _kinds_at(toks, n).get("year", False)
     if month(i - 1) and (year(i) or day(i - 2)):
         i -= 1
     if month(i) and day(i - 1):
@@ -101,10 +106,8 @@ def date_only(toks: list[Token], i: int, j: int) -> tuple[int, int]:
     its last date word go ("Dienstag mit Außenminister" -> "Dienstag"), unless it has none. Date
     words are numbers, months, weekdays and time words ("Ende", "Jahrhunderts"); the words before
     stay ("neunzehnten Jahrhundert")."""
-    def dated(n: int) -> bool:
-        kinds = word_kinds(toks[n].text) if toks[n].is_word else {}
-        return any(kinds.get(k) for k in ("digit", "year", "month", "weekday", "time"))
-    inside = [n for n in range(i, j) if dated(n)]
+    inside = [n for n in range(i, j)
+              if any(_kinds_at(toks, n).get(k) for k in ("digit", "year", "month", "weekday", "time"))]
     return (i, inside[-1] + 1) if inside else (i, j)
 
 
@@ -114,13 +117,12 @@ def with_unit(toks: list[Token], i: int, j: int) -> tuple[int, int]:
     what they count: a reader asking "how long" or "how much" wants "two days", not "two"; and
     one that starts with a scale by the number before it ("Million" in "eine Million Schuss": a
     number word such as "eine" never starts a candidate, being a function word too)."""
-    kinds_at = lambda n: word_kinds(toks[n].text) if 0 <= n < len(toks) and toks[n].is_word else {}
-    if kinds_at(i).get("scale") and kinds_at(i - 1).get("number"):
+    if _kinds_at(toks, i).get("scale") and _kinds_at(toks, i - 1).get("number"):
         i -= 1
-    if not (kinds_at(j - 1).get("number") or kinds_at(j - 1).get("scale")):
+    if not (_kinds_at(toks, j - 1).get("number") or _kinds_at(toks, j - 1).get("scale")):
         return i, j
     for _ in range(2):          # a scale, then a unit ("Millionen Euro")
-        kinds = kinds_at(j)
+        kinds = _kinds_at(toks, j)
         if not (kinds.get("scale") or kinds.get("unit")):
             break
         j += 1
