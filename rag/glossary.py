@@ -66,6 +66,10 @@ _ARTICLE_DE, _ARTICLE_EN = re.compile(r"^(der|die|das) "), re.compile(r"^the ")
 ENGLISH_NAME_WORD_RARITY = 6.5
 _INITIAL = re.compile(r"(?:[A-Z]\.)+")      # "E.", "E.I."
 _REPEATED = re.compile(r"\b(to|the|of|a|in)(?: \1\b)+", re.IGNORECASE)    # "to to the"
+# The dictionary's stand-ins for an object ("to put sth", "retention of sb./sth", "sb.’s
+# readiness"): in a text the object is there already, so they go, with a preposition before them.
+_PLACEHOLDER = re.compile(r"(?:^|\s+(?:(?:of|to|from|for|with|on|at|in|about|into)\s+)?)"
+                          r"(?:sb|sth)(?:\.?[’']s|\.)?(?:/(?:sb|sth)\.?)*(?=\s|$)")
 
 
 def _clean(text: str) -> str:
@@ -424,6 +428,12 @@ def _read(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     except OSError as e:          # a read-only folder: parse again next time
         log.warning("glossary: could not cache %s (%s)", cache, e)
     return words, phrases
+
+
+def without_placeholders(text: str) -> str:
+    """`text` (a gloss) without the dictionary's stand-ins for an object ("to put sth" -> "to put",
+    "retention of sb./sth" -> "retention"): in an article the object is there already."""
+    return " ".join(_PLACEHOLDER.sub("", text).split())
 
 
 def _no_repeats(text: str) -> str:

@@ -29,9 +29,10 @@ from . import lang as langs, language, model_export, span_head
 from .boosted_trees import TreeEnsemble
 from .checkable import agreement, months, names, numbers
 from .embedding import choose_backend, exported_infer
+from .glossary import without_placeholders
 from .lexical import tokenize
 from .reader_features import SENTENCE_FEATURES, Features, featurize, repeats_question, span_features, span_fits
-from .render import lead_with, short_answer
+from .render import lead_with, sentence_in_english, short_answer
 from .spans import date_only, whole_date, with_unit
 from .results import Citation, Passage
 from .settings import Settings
@@ -331,8 +332,20 @@ def _compose(r: Reading, lang: str, short: str, chosen: list[int], glossary=None
         n = by_source.setdefault(s.passage.source, len(by_source) + 1)
         citations.append(s.passage.cite(n, s.start, s.end))
         lead = (ph["says"] if lang != "de" else ph["according"]) if not parts else ph["also"]
-        parts.append(f"{lead.format(n=n)}: {ph['quote'].format(q=s.text)}")
+        parts.append(f"{lead.format(n=n)}: {ph['quote'].format(q=s.text)}{_word_for_word(s.text, lang, glossary)}")
     return lead_with(_short_for(short, lang, glossary) if short else "", " ".join(parts)), citations, False
+
+
+def _word_for_word(quote: str, lang: str, glossary=None) -> str:
+    """" (word for word: “...”)" after a German quote for an English reader, where a dictionary
+    is installed: the quote's words glossed one by one, so a reader without German can follow it
+    (a rough aid, marked as such; the German quote stays the evidence). Nothing when no word of
+    the quote changes."""
+    phrase = langs.rules(lang).PHRASES["word_for_word"]
+    if glossary is None or not phrase:
+        return ""
+    english = sentence_in_english(quote, glossary)
+    return f" {phrase.format(q=english)}" if english.split() != quote.split() else ""
 
 
 def _short_for(short: str, lang: str, glossary=None) -> str:
@@ -341,6 +354,8 @@ def _short_for(short: str, lang: str, glossary=None) -> str:
     quoted as the article's words. A name is not German words but the same in any language, so it
     stands as written, unquoted ("Dmitri Peskow", not "“Dmitri Peskow”")."""
     out = short_answer(short, lang, glossary)
+    if glossary is not None and lang != "de":
+        out = without_placeholders(out)
     if lang != "de" and not (glossary is not None and glossary.is_name(out)) \
             and language.detect(out, default=lang) != lang:
         out = langs.rules(lang).PHRASES["quote"].format(q=out)

@@ -10,6 +10,7 @@ import re
 from functools import lru_cache
 
 from . import lang as langs
+from .glossary import without_placeholders
 from .lexical import stopwords
 from .text import without_ending
 
@@ -26,6 +27,7 @@ _ORDINAL = re.compile(r"^(\d{1,2})\.$")
 _DECADE = re.compile(r"^(\d{1,3}0)er$")                      # "1960er": "1960s"
 _DECADE_YEARS = re.compile(r"\b(\d{1,3}0)er[- ]Jahren?\b")     # "1950er Jahren", "90er-Jahre"
 _IN_YEAR = re.compile(r"^[Ii]m Jahre? (\d{3,4})\b")
+_IN_ANY_YEAR = re.compile(r"\b[Ii]m Jahre? (\d{3,4})\b")
 _PREPOSITION = {"am": "on", "im": "in", "seit": "since", "bis": "until", "ab": "from", "um": "at",
                 "vor": "before", "nach": "after", "in": "in"}
 _SHORT_MONTHS = {"jan", "feb", "mär", "apr", "jun", "jul", "aug", "sep", "sept", "okt", "nov", "dez"}
@@ -88,18 +90,76 @@ def to_english(phrase: str) -> str:
     that begins with a quantity or date ends before a German function word after it ("am
     Samstag von Staatschef Kim" -> "on Saturday", not "on Saturday von Staatschef Kim", which
     reads as neither language). Other words stay as the article writes them."""
-    en, de = langs.rules("en"), langs.rules("de")
-    phrase = _IN_YEAR.sub(r"in \1", phrase)       # "im Jahr 2000" is "in 2000", not "im year 2000"
-    phrase = _DECADE_YEARS.sub(r"\1er", phrase)    # "in den 1950er Jahren": "in the 1950s"
-    words = phrase.split()
-    out = [_word_to_english(w, en, de) for w in words]
-    if len(words) >= 2 and words[0].lower() in _PREPOSITION and _is_time(words[1:], de):
-        out[0] = _PREPOSITION[words[0].lower()]
-    _relative_time(words, out, en, de)
-    _before_numbers(words, out, de)
+    de = langs.rules("de")
+    words, out = _rendered(phrase, anywhere=False)
     counted = len(words) >= 3 and (words[1][:1].isdigit() or words[1].lower() in de.NUMBER_WORDS)
     if counted and words[0].lower() == "vor" and out[2] in _DURATIONS:
         return f"{out[1]} {out[2]} ago"          # "vor drei Tagen": "three days ago", not "before"
+    return " ".join(w for w in out[:_end_of_quantity(words, out)] if w)
+
+
+def sentence_in_english(sentence: str, glossary) -> str:
+    """A German sentence word for word in English, for an English reader of a quote: each stretch
+    between punctuation marks rendered and glossed as a short answer is (`short_answer`, without
+    ending it after a date), the punctuation kept. A rough reading aid, not a translation: German
+    word order stays ("have North Korea accused")."""
+    out = []
+    for lead, words, trail in _stretches(sentence.split()):
+        words, rendered = _rendered(" ".join(words), anywhere=True)
+        english = " ".join(w for w in rendered if w)
+        if glossary is not None:
+            english = without_placeholders(glossary.gloss(" ".join(words), english))
+        out.append(f"{lead}{english}{trail}")
+    text = " ".join(w for w in out if w.strip())
+    return text[:1].upper() + text[1:]
+
+
+_OPEN, _CLOSE = "([„“‚‘\"»«", ")]“”‘’\"«»,;:.!?"
+
+
+def _stretches(words: list[str]) -> list[tuple[str, list[str], str]]:
+    """`words` as runs between punctuation marks, each (punctuation before, words, punctuation
+    after): a mark at a word's edge ends a run ("beschuldigt," and "(DVRK)"), one inside a word
+    does not ("3,2", "Jong-un"). A period ends a run only at the end ("3. Oktober" is one)."""
+    runs, current, lead = [], [], ""
+    for k, word in enumerate(words):
+        core = word.lstrip(_OPEN)
+        before = word[:len(word) - len(core)]
+        if before and current:
+            runs.append((lead, current, ""))
+            current, lead = [], ""
+        lead = lead or before
+        stripped = core.rstrip(_CLOSE)
+        after = core[len(stripped):]
+        if after.rstrip(".") == "" and k < len(words) - 1:
+            stripped, after = core, ""           # an abbreviation or ordinal ("z.", "3.")
+        if stripped:
+            current.append(stripped)
+        if after:
+            runs.append((lead, current, after))
+            current, lead = [], ""
+    if current:
+        runs.append((lead, current, ""))
+    return runs
+
+
+def _rendered(phrase: str, anywhere: bool) -> tuple[list[str], list[str]]:
+    """`phrase`'s words and their English where rag/render.py knows it ("" for a word dropped),
+    else the word as written. A preposition before a date is English at the phrase's start, or
+    `anywhere` in it (a sentence: "hat am Samstag"). Short answers keep the first: the reader's
+    models were trained on sentences glossed by `short_answer` (reader_features.glossed_cos)."""
+    en, de = langs.rules("en"), langs.rules("de")
+    phrase = (_IN_ANY_YEAR if anywhere else _IN_YEAR).sub(r"in \1", phrase)   # "im Jahr 2000": "in 2000"
+    phrase = _DECADE_YEARS.sub(r"\1er", phrase)    # "in den 1950er Jahren": "in the 1950s"
+    words = phrase.split()
+    out = [_word_to_english(w, en, de) for w in words]
+    for i in range(len(words) - 1 if anywhere else min(1, len(words) - 1)):
+        # "am Samstag": "on Saturday"; between two times "bis" is a range's "to" ("1870 bis 1939")
+        if words[i].lower() in _PREPOSITION and _is_time(words[i + 1:], de) \
+                and not (i and _is_time(words[i - 1:], de)):
+            out[i] = _PREPOSITION[words[i].lower()]
+    _relative_time(words, out, en, de)
+    _before_numbers(words, out, de)
     for i in range(1, len(words) - 1):
         if words[i].lower() == "zu" and words[i - 1][:1].isdigit() and words[i + 1][:1].isdigit():
             out[i] = "to"       # "20 zu 1"; elsewhere "zu" is rarely "to" ("Steuern zu zahlen")
@@ -109,7 +169,7 @@ def to_english(phrase: str) -> str:
             out[i] = _ordinal_en(int(m.group(1)))    # "19. Jahrhundert": "19th century"; a date stays "3 October"
             if i and words[i - 1].lower() == "im":
                 out[i - 1] = "in the"                # "im 19. Jahrhundert": "in the 19th century"
-    return " ".join(w for w in out[:_end_of_quantity(words, out)] if w)
+    return words, out
 
 
 def _relative_time(words: list[str], out: list[str], en, de) -> None:

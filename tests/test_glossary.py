@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from rag import glossary
-from rag.render import short_answer
+from rag.render import sentence_in_english, short_answer
 
 DING = """\
 # Version :: 1.9
@@ -56,6 +56,8 @@ deutsch {adj} :: German
 deutsche Sprache {f} :: German
 mit der Geschwindigkeit von :: at the rate of
 Geschwindigkeit {f} :: speed
+vollenden {vt} :: to consummate sth
+Behalten {n} :: retention of sb./sth
 """
 
 
@@ -90,6 +92,25 @@ def test_a_short_answer_is_glossed_word_by_word(tmp_path):
     # The rendering shortened the phrase ("im Jahr 2000" -> "in 2000"); the words after it are
     # still glossed (they stayed German when words were paired by position).
     assert short_answer("im Jahr 2000 die Stadt", "en", g) == "in 2000 the town"
+
+
+def test_a_quote_is_glossed_word_for_word_its_punctuation_kept(tmp_path):
+    """An English reader gets each German quote word for word after it: every run between
+    punctuation marks as a short answer is glossed, dates and numbers rendered wherever they
+    stand, the marks kept (a comma inside "3,5" is a decimal point, not a mark)."""
+    g = table(tmp_path)
+    assert sentence_in_english("Die Stadt hat am Samstag 3,5 Millionen Einwohner gezählt, sagte der "
+                               "Bürgermeister (Peskow).", g) == \
+        "The town has on Saturday 3.5 million inhabitants gezählt, sagte the mayor (Peskow)."
+    assert sentence_in_english("„Die Vereinigten Staaten“: 1870 bis 1939", g) == "„the United States“: 1870 to 1939"
+    assert sentence_in_english("Am 3. Oktober 2023 kamen z. B. 500 Einwohner!", g) == \
+        "On 3 October 2023 kamen z. B. 500 inhabitants!"
+    # A date anywhere in the sentence ("am 28. Mai", "im Jahr 1763"), not only at its start.
+    assert sentence_in_english("Die Stadt am 28. Mai und im Jahr 1763.", g) == "The town on 28 May and in 1763."
+    # The dictionary's stand-ins for an object go: a text has its own.
+    assert sentence_in_english("Die Stadt vollenden.", g) == "The town to consummate."
+    assert glossary.without_placeholders("the retention of sb./sth") == "the retention"
+    assert glossary.without_placeholders("sb.’s readiness to put sth") == "readiness to put"
 
 
 def test_names_numbers_and_dates_stay_as_rendered(tmp_path):

@@ -78,6 +78,16 @@ def test_own_words_drop_quotes_and_markers():
     assert metrics.strip_markers("a [1] b [2, 3]") == "a b"
 
 
+def test_the_word_for_word_english_after_quotes_can_be_left_out():
+    """The report shows *contains gold* with and without the English after German quotes."""
+    text = ("the town.\n\nThe article says (German) [1]: \u201cDie Stadt.\u201d (word for word: \u201cThe "
+            "town.\u201d) Also, according to [2]: \u201cDer Hafen.\u201d (word for word: \u201cThe harbour.\u201d)")
+    without = metrics.without_word_for_word(text)
+    assert without == ("the town.\n\nThe article says (German) [1]: \u201cDie Stadt.\u201d Also, according "
+                       "to [2]: \u201cDer Hafen.\u201d")
+    assert metrics.contains_answer(text, ["harbour"]) and not metrics.contains_answer(without, ["harbour"])
+
+
 def test_first_sentence_is_the_short_answer():
     assert metrics.first_sentence("Dmitri Peskow. Laut [1]: „Der Kreml-Sprecher …“") == "Dmitri Peskow."
     assert metrics.first_sentence("Am 3. Oktober [1].") == "Am 3. Oktober."

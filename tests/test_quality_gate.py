@@ -138,11 +138,18 @@ XQUAD_ANSWER_QUESTIONS = 80
 # ("the United States"; English contains .373 -> .380, F1 .341 -> .349, abstention .795 / .413 in
 # both runs, each on a fresh store); relative dates, bounds and scales rendered ("up to ten years"
 # for the gold "ten years": F1 .348; the committed report's fresh store: abstention .800 / .427).
+# English answers give each German quote word for word in English after it (rag/render.py
+# sentence_in_english; no retrain, every answer otherwise the same): English contains 0.347 ->
+# 0.467, 0.347 without those words (the same run); F1 0.322 -> 0.326 (an answer without a short
+# answer has the quote line as its first sentence, and its English words count).
 MEASURED_ANSWERS = {
     ("de", "contains"): 0.880, ("de", "f1"): 0.555, ("de", "abstention_precision"): 0.927,
-    ("de", "abstention_recall"): 0.680, ("en", "contains"): 0.347, ("en", "f1"): 0.322,
+    ("de", "abstention_recall"): 0.680, ("en", "contains"): 0.467, ("en", "f1"): 0.326,
     ("en", "abstention_precision"): 0.814, ("en", "abstention_recall"): 0.467,
 }
+# The gate's own subset with the word-for-word English: en contains 0.338 -> 0.463 (0.338
+# without it, asserted too, so the short answers and quotes cannot fall behind unnoticed), F1
+# 0.352 -> 0.356; everything else as below. English contains goes up, 0.32 -> 0.44.
 # The gate's own subset with the models retrained with the glossed similarity (commit 84fc2dc,
 # chosen on dev; README "What changed last"): de contains 0.912, F1 0.610, abstention P 0.929 /
 # R 0.650, 2.5 % declined; en contains 0.338, F1 0.352, P 0.762 / R 0.400, 6.2 % declined. English
@@ -168,8 +175,9 @@ MEASURED_ANSWERS = {
 # threshold went up or stayed.
 XQUAD_ANSWER_MIN = {
     ("de", "contains"): 0.87, ("de", "f1"): 0.58, ("de", "abstention_precision"): 0.88,
-    ("de", "abstention_recall"): 0.62, ("en", "contains"): 0.32, ("en", "f1"): 0.33,
+    ("de", "abstention_recall"): 0.62, ("en", "contains"): 0.44, ("en", "f1"): 0.33,
     ("en", "abstention_precision"): 0.72, ("en", "abstention_recall"): 0.35,
+    ("de", "contains_without_glosses"): 0.87, ("en", "contains_without_glosses"): 0.32,
 }
 XQUAD_FALSE_ABSTENTION_MAX = {"de": 0.06, "en": 0.07}
 
@@ -199,7 +207,7 @@ def xquad_answers(tmp_path_factory, embedder, xquad) -> dict:
 def test_xquad_test_split_answers(xquad_answers, lang):
     s = xquad_answers[lang]
     got = {"contains": s["contains"], "f1": s["f1"], "abstention_precision": s["abstention"]["precision"],
-           "abstention_recall": s["abstention"]["recall"]}
+           "abstention_recall": s["abstention"]["recall"], "contains_without_glosses": s["contains_without_glosses"]}
     assert s["errors"] == 0
     worse = {k: v for k, v in got.items() if v is None or v < XQUAD_ANSWER_MIN[(lang, k)]}
     assert not worse, f"XQuAD {lang} answers fell below the gate: {worse}"

@@ -93,6 +93,20 @@ def test_english_short_answer_is_glossed_from_the_dictionary(make_assistant, tmp
     assert "Kaffee" in short_of(plain.ask("What is served during the break?").text)
 
 
+def test_an_english_reader_gets_each_german_quote_word_for_word(make_assistant, tmp_path):
+    """A reader without German can follow the evidence: after each German quote, its words in
+    English one by one, marked as such. The German quote stays the evidence; a German reader
+    gets none."""
+    bot = bot_with(make_assistant, tmp_path, "konzert.txt", CAFE)
+    a = bot.ask("What is served during the break?")
+    quote = a.citations[0].quote
+    assert f"\u201c{quote}\u201d (word for word: \u201c" in a.text, a.text
+    gloss = a.text.split("(word for word: \u201c", 1)[1].split("\u201d)", 1)[0]
+    assert "coffee and cake" in gloss and "Kaffee" not in gloss, gloss
+    de = bot.ask("Was gibt es in der Pause?")
+    assert "Kaffee und Kuchen" in de.text and "word for word" not in de.text
+
+
 def test_a_number_is_answered_with_its_unit(seeded):
     """"How long ...?" is answered "two days", not "two" (the seed article: "Lawrow hat zwei
     Tage lang Nordkorea besucht"; "zwei Tage lang" renders "two days long")."""

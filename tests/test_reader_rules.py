@@ -157,6 +157,7 @@ def test_span_candidates_are_plain_values():
     ("weniger als drei Tage", "less than three days"),
     ("bis zu 30 %", "up to 30 %"),
     ("mehr als genug", "mehr als genug"),
+    ("1870 bis 1939", "1870 to 1939"),
 ])
 def test_english_rendering(german, english):
     assert to_english(german) == english

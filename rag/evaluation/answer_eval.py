@@ -25,6 +25,8 @@ class AnswerRecord:
     abstained: bool = False
     cited: list[str] = field(default_factory=list)
     contains: bool | None = None          # answerable items only
+    # The same without the word-for-word English after German quotes (metrics.without_word_for_word)
+    contains_without_glosses: bool | None = None
     f1: float | None = None
     answer_lang: str | None = None
     lang_ok: bool = False
@@ -70,6 +72,8 @@ def score(record: AnswerRecord, answer, doc_of, need_all: bool = False) -> Answe
     record.lang_ok = record.answer_lang == record.lang
     if record.answerable:
         record.contains = (not record.abstained) and metrics.contains_answer(answer.text, record.gold_answers)
+        record.contains_without_glosses = (not record.abstained) and metrics.contains_answer(
+            metrics.without_word_for_word(answer.text), record.gold_answers)
         record.f1 = 0.0 if record.abstained else metrics.token_f1(
             metrics.first_sentence(answer.text), record.gold_answers, record.lang)
         match = lambda c, g: source_matches(c, g)
@@ -167,6 +171,7 @@ def summarize(records: list[AnswerRecord]) -> dict:
         "errors": len(records) - len(ok),
         "answerable": len(answerable),
         "contains": metrics.mean([float(bool(r.contains)) for r in answerable]),
+        "contains_without_glosses": metrics.mean([float(bool(r.contains_without_glosses)) for r in answerable]),
         "f1": metrics.mean([r.f1 for r in answerable]),
         "citation_precision": metrics.mean([r.citation_precision for r in ok
                                             if r.answerable and not r.abstained]),

@@ -158,6 +158,20 @@ def answer_table(runs: list[dict]) -> str:
                   "LLM answer kept", "p50 ms", "p95 ms"], rows)
 
 
+def word_for_word_lines(runs: list[dict]) -> list[str]:
+    """What the word-for-word English after German quotes adds to *contains gold*: the runs where
+    leaving it out changes the figure (English questions with the dictionary installed)."""
+    changed = [(r["dataset"], r["mode"], r["summary"]["contains"], r["summary"]["contains_without_glosses"])
+               for r in runs if r["summary"].get("contains_without_glosses") is not None
+               and abs(r["summary"]["contains"] - r["summary"]["contains_without_glosses"]) > 1e-9]
+    if not changed:
+        return []
+    return [f"\n*Word for word*: an English answer gives each German quote's words in English after "
+            f"it (\"(word for word: “…”)\"), and *contains gold* counts them. Without them: "
+            + "; ".join(f"{d} {m} {pct(without)} (with them {pct(with_)})" for d, m, with_, without in changed)
+            + ". F1 reads the short answer only, which they do not change."]
+
+
 def fallbacks(records: list[dict]) -> str:
     """Why LLM answers were replaced by extractive ones, most frequent first."""
     from collections import Counter
@@ -431,6 +445,7 @@ def answers_section(ans: dict) -> list[str]:
                      f"{pct(c['contains'])}, F1 {pct(c['f1'])} against these questions' gold answers "
                      f"(n = {c['n']}): about the most a reader quoting German articles can reach "
                      f"without a translation model.")
+    lines.extend(word_for_word_lines(ans["runs"]))
     if any(run["mode"] == "llm" for run in ans["runs"]):
         lines.append("\n*LLM answer kept*: share of answers in LLM mode that are the model's own; the rest "
                      "failed a check (citations, language, time) and were replaced by the extractive answer.")

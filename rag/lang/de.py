@@ -24,6 +24,7 @@ PHRASES = {
     "according": "Laut [{n}]",
     "also": "Außerdem laut [{n}]",
     "says": "Im Artikel [{n}] steht",
+    "word_for_word": "",        # the quotes are German already
     "abstain": "Dazu steht nichts in den Artikeln, die mir vorliegen.",
     "abstain_closest": "Am nächsten kommt „{title}“, beantwortet die Frage aber nicht.",
     "quote": "„{q}“",

@@ -27,6 +27,8 @@ PHRASES = {
     "according": "According to [{n}]",
     "also": "Also, according to [{n}]",
     "says": "The article says (German) [{n}]",
+    # After a German quote, its words in English one by one (rag/render.py sentence_in_english).
+    "word_for_word": "(word for word: \u201c{q}\u201d)",
     "abstain": "The articles I have don't say.",
     "abstain_closest": "The closest is \u201c{title}\u201d, but it does not answer the question.",
     "quote": "\u201c{q}\u201d",
