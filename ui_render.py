@@ -15,6 +15,8 @@ from datetime import date
 from pathlib import PurePath
 from urllib.parse import urlsplit
 
+from rag import lang as langs
+
 # Markdown (emphasis, links, headings, code, tables, strikethrough), KaTeX ($) and the template
 # syntax of gr.HTML (${...}, {{...}}).
 # Decimal entities throughout: the chat's Markdown pipeline shows hex ones (&#x27;) literally.
@@ -119,15 +121,27 @@ def _marker_links(numbers: str, turn: int, valid: set[int] | None) -> str:
 def answer_html(text: str, turn: int, valid: set[int] | None = None, css_class: str = "rag-answer") -> str:
     """An answer for the chat: escaped, with each [n] a link to source n of this turn.
 
-    `valid` limits links to markers that have a source; None links all (while streaming)."""
+    `valid` limits links to markers that have a source; None links all (while streaming). The
+    word-for-word English after a German quote is set apart (`rag-gloss`): a reading aid, not
+    the answer's own words."""
     out, pos = [], 0
-    for m in MARKER_RE.finditer(text or ""):
+    for m in langs.word_for_word_pattern().finditer(text or ""):
+        out.append(_with_marker_links(text[pos:m.start()], turn, valid))
+        out.append(f'<span class="rag-gloss">{escape_lines(m.group(0))}</span>')
+        pos = m.end()
+    out.append(_with_marker_links((text or "")[pos:], turn, valid))
+    # The turn goes into a class: the chat's sanitizer drops data-* attributes.
+    return f'<div class="{css_class} rag-turn-{int(turn)}">{"".join(out)}</div>'
+
+
+def _with_marker_links(text: str, turn: int, valid: set[int] | None) -> str:
+    out, pos = [], 0
+    for m in MARKER_RE.finditer(text):
         out.append(escape_lines(text[pos:m.start()]))
         out.append(_marker_links(m.group(1), turn, valid))
         pos = m.end()
-    out.append(escape_lines((text or "")[pos:]))
-    # The turn goes into a class: the chat's sanitizer drops data-* attributes.
-    return f'<div class="{css_class} rag-turn-{int(turn)}">{"".join(out)}</div>'
+    out.append(escape_lines(text[pos:]))
+    return "".join(out)
 
 
 def unverified_html(answer) -> str:
@@ -491,6 +505,7 @@ CSS = """
 .rag-passage { white-space: pre-wrap; margin: 6px 0 0; padding: 2px 0 2px 8px; font-size: 0.92em;
   border-left: 3px solid var(--border-color-accent, #f97316); }
 mark.rag-quote { background: #ffe566; color: #111; padding: 0 1px; }
+.rag-gloss { font-style: italic; opacity: 0.75; }
 a.rag-cite { font-weight: 600; text-decoration: none; cursor: pointer; color: var(--link-text-color, #2563eb); }
 .rag-flash { animation: rag-flash 1.6s ease-out; }
 @keyframes rag-flash { from { box-shadow: 0 0 0 3px #f97316; } to { box-shadow: 0 0 0 0 transparent; } }

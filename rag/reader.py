@@ -345,7 +345,7 @@ def _word_for_word(quote: str, lang: str, glossary=None) -> str:
     if glossary is None or not phrase:
         return ""
     english = sentence_in_english(quote, glossary)
-    return f" {phrase.format(q=english)}" if english.split() != quote.split() else ""
+    return f" {phrase.format(q=english)}" if english.strip() and english.split() != quote.split() else ""
 
 
 def _short_for(short: str, lang: str, glossary=None) -> str:

@@ -110,6 +110,16 @@ def test_answer_markers_become_links_to_this_turns_sources():
     assert_inert(out)
 
 
+def test_the_word_for_word_english_after_a_quote_is_set_apart():
+    text = ("two days.\n\nThe article says (German) [1]: \u201cZwei Tage.\u201d (word for word: \u201cTwo "
+            "days.\u201d) Also, according to [2]: \u201cAm Samstag.\u201d (word for word: \u201cOn Saturday.\u201d)")
+    out = ui.answer_html(text, turn=1, valid={1, 2})
+    assert out.count('<span class="rag-gloss">') == 2 and out.count('class="rag-cite"') == 2
+    assert html.unescape(parse(out).text[-1]).strip().startswith("(word for word:")
+    assert ".rag-gloss" in ui.CSS
+    assert_inert(out)
+
+
 def test_markers_without_a_source_stay_plain_text():
     out = ui.answer_html("Laut [1] und [7].", turn=0, valid={1})
     assert 'href="#src-0-1"' in out and "src-0-7" not in out

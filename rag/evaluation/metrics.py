@@ -197,15 +197,9 @@ def without_word_for_word(text: str) -> str:
     """`text` without the word-for-word English after its German quotes (rag/reader.py
     `_word_for_word`): the answer as it read before those were added, for the report to show what
     they add to *contains gold*."""
-    return _word_for_word_pattern().sub("", text)
-
-
-@lru_cache(maxsize=1)
-def _word_for_word_pattern() -> re.Pattern:
     from .. import lang as langs
 
-    before, _, after = langs.rules("en").PHRASES["word_for_word"].partition("{q}")
-    return re.compile(r"\s*" + re.escape(before) + r".*?" + re.escape(after), re.DOTALL)
+    return langs.word_for_word_pattern().sub("", text)
 
 
 _SENTENCE_END = re.compile(r"[.!?]\s+(?=[A-ZÄÖÜ„“\"])")

@@ -7,6 +7,7 @@ means adding one module here with the same names."""
 from __future__ import annotations
 
 import importlib
+import re
 from functools import lru_cache
 from types import ModuleType
 
@@ -23,6 +24,16 @@ def rules(lang: str) -> ModuleType:
     """The rule module of `lang`, English for anything unknown."""
     code = lang if lang in SUPPORTED else "en"
     return importlib.import_module(f"{__name__}.{code}")
+
+
+@lru_cache(maxsize=1)
+def word_for_word_pattern() -> re.Pattern:
+    """The word-for-word English after a German quote (PHRASES["word_for_word"], rag/reader.py
+    `_word_for_word`), with the space before it: for the chat to show it apart and the evaluation
+    to measure an answer without it."""
+    shapes = [rules(code).PHRASES["word_for_word"].partition("{q}") for code in SUPPORTED]
+    either = "|".join(re.escape(before) + r"[^\n]*?" + re.escape(after) for before, _, after in shapes if before)
+    return re.compile(rf"\s*(?:{either})")
 
 
 def _padded(question: str) -> str:
