@@ -160,9 +160,11 @@ class Glossary:
     # question and claim. Filled concurrently at worst with equal values, so no lock.
     _stems: dict = field(default_factory=dict, compare=False, repr=False)
 
-    def gloss(self, source: str, rendered: str) -> str:
+    def gloss(self, source: str, rendered: str, verbs: bool = False) -> str:
         """`rendered` (rag/render.py's English of the German `source` phrase: its dates and
-        numbers already English) with each German word that the dictionary knows in English."""
+        numbers already English) with each German word that the dictionary knows in English.
+        `verbs`: conjugated verbs too ("konnte", "lebten"), for a quote glossed word for word;
+        short answers and the reader's glossed similarity keep the gloss its models learned with."""
         src, out = source.split(), rendered.split()
         markers = langs.rules("en").PHRASE_MARKERS
         if any(w.strip(_EDGE).lower() in markers for w in src) or self._english_name(src):
@@ -175,7 +177,8 @@ class Glossary:
         inside = {i + k for i, (size, _) in phrases.items() for k in range(1, size)}
         words = [phrases[i][1] if i in phrases else "" if i in inside else w if i in named else
                  self._genitive(out, i) or
-                 self._word(w, w in german, first=i == 0, following=out[i + 1] if i + 1 < len(out) else "")
+                 self._word(w, w in german, first=i == 0, following=out[i + 1] if i + 1 < len(out) else "",
+                            verbs=verbs)
                  for i, w in enumerate(out)]
         return _no_repeats(" ".join(w for w in words if w))
 
@@ -246,7 +249,7 @@ class Glossary:
         core = word.strip(_EDGE)
         return core[:1].isupper() and not any(c.isdigit() for c in core) and not self.knows(core)
 
-    def _word(self, word: str, german: bool, first: bool, following: str = "") -> str:
+    def _word(self, word: str, german: bool, first: bool, following: str = "", verbs: bool = False) -> str:
         core = word.strip(_EDGE)
         if not german or len(core) < 2 or any(c.isdigit() for c in core):
             return word           # rendered already, a number, or an initial ("H." is no note B)
@@ -254,6 +257,8 @@ class Glossary:
         low = core.lower()
         if low in de.FUNCTION_WORDS_EN:
             return de.FUNCTION_WORDS_EN[low]
+        if verbs and low in de.AUXILIARIES_EN:
+            return de.AUXILIARIES_EN[low]
         capital = core[:1].isupper()
         ordinal = _english_ordinal(low)
         if ordinal:         # the dictionary's first sense of "Zweiten" is "runner-up"
@@ -268,11 +273,27 @@ class Glossary:
             found = self.lookup(core, noun=False)       # a sentence's first word is capitalised too
             if found and capital:
                 found = found[:1].upper() + found[1:]   # a name's adjective: "Democratic People's Republic"
+        if found is None and verbs and not capital:
+            found = self._verb(low)
         if found is None and capital and len(core) >= 8:
             found = self.compound(core)
         if found is None and "-" in core.strip("-"):
             found = self._hyphenated(core)
         return found or word
+
+    def _verb(self, word: str) -> str | None:
+        """A weak verb's conjugated form that the dictionary lists only as its infinitive, as the
+        English verb without "to": "lebten", "gelebt" -> "live" (the dictionary's "to live")."""
+        de = langs.rules("de")
+        bare = word[len(de.PARTICIPLE_PREFIX):] if word.startswith(de.PARTICIPLE_PREFIX) else word
+        for form in dict.fromkeys((word, bare)):
+            for ending in de.VERB_ENDINGS:
+                stem = form[:-len(ending)]
+                if form.endswith(ending) and len(stem) >= 3:
+                    found = self.words.get(stem + "en") or self.words.get(stem + "n")
+                    if found and found.startswith("to "):
+                        return found[3:]
+        return None
 
     def _hyphenated(self, word: str) -> str | None:
         """A hyphenated compound by its last part: "WWF-Bericht" -> "WWF report", "Miasma-Theorie"

@@ -58,6 +58,7 @@ mit der Geschwindigkeit von :: at the rate of
 Geschwindigkeit {f} :: speed
 vollenden {vt} :: to consummate sth
 Behalten {n} :: retention of sb./sth
+leben {vi} :: to live
 """
 
 
@@ -109,6 +110,11 @@ def test_a_quote_is_glossed_word_for_word_its_punctuation_kept(tmp_path):
     assert sentence_in_english("Die Stadt am 28. Mai und im Jahr 1763.", g) == "The town on 28 May and in 1763."
     # The dictionary's stand-ins for an object go: a text has its own.
     assert sentence_in_english("Die Stadt vollenden.", g) == "The town to consummate."
+    # Conjugated verbs the dictionary has only as infinitives, and modal verbs, in a quote; a
+    # short answer keeps the gloss the reader's models learned with.
+    assert sentence_in_english("Die Einwohner lebten in der Stadt, sie konnten es.", g) == \
+        "The inhabitants live in the town, they could it."
+    assert short_answer("lebten", "en", g) == "lebten"
     assert glossary.without_placeholders("the retention of sb./sth") == "the retention"
     assert glossary.without_placeholders("sb.’s readiness to put sth") == "readiness to put"
 

@@ -124,11 +124,25 @@ FUNCTION_WORDS_EN = {
     "anderen": "other", "ist": "is", "sind": "are", "war": "was", "waren": "were", "wird": "is",
     "werden": "are", "wurde": "was", "wurden": "were", "hat": "has", "haben": "have", "hatte": "had",
 }
+# Modal and auxiliary verbs, whose conjugated forms the dictionary lacks ("kann", "konnte"): for a
+# quote glossed word for word (rag/glossary.py `gloss(..., verbs=True)`).
+AUXILIARIES_EN = {
+    "hatten": "had", "habe": "have", "hätte": "would have", "hätten": "would have", "wäre": "would be",
+    "wären": "would be", "würde": "would", "würden": "would", "kann": "can", "können": "can",
+    "konnte": "could", "konnten": "could", "könnte": "could", "könnten": "could", "muss": "must",
+    "müssen": "must", "musste": "had to", "mussten": "had to", "sollte": "should", "sollten": "should",
+    "darf": "may", "dürfen": "may", "durfte": "was allowed to", "wollte": "wanted to",
+    "wollten": "wanted to",
+}
 # After a noun these articles are genitives ("die Praxis der Apotheker": "the practice of the
 # pharmacists", not "the practice the pharmacists").
 GENITIVE_EN = {"der": "of the", "einer": "of a"}
 # Endings stripped, in this order, to find an inflected word's dictionary form ("feuchten").
 INFLECTION_ENDINGS = ("e", "en", "er", "es", "em", "n", "s", "ern")
+# A weak verb's past and present endings, longest first, and its participle's prefix: "lebten",
+# "lebte", "lebt", "gelebt" are all "leben" (rag/glossary.py `_verb`).
+VERB_ENDINGS = ("test", "ten", "tet", "te", "st", "et", "t")
+PARTICIPLE_PREFIX = "ge"
 # A dictionary phrase's words before its noun are adjectives, declined in a text ("Vereinigte
 # Staaten", "den Vereinigten Staaten"): phrases are looked up with these endings taken off them,
 # longest first, and with the noun as written or without a case ending ("des Roten Kreuzes").
