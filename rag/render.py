@@ -100,9 +100,10 @@ def to_english(phrase: str) -> str:
 
 def sentence_in_english(sentence: str, glossary) -> str:
     """A German sentence word for word in English, for an English reader of a quote: each stretch
-    between punctuation marks rendered and glossed as a short answer is (`short_answer`, without
-    ending it after a date), the punctuation kept. A rough reading aid, not a translation: German
-    word order stays ("have North Korea accused")."""
+    between punctuation marks rendered and glossed as a short answer is (`short_answer`), but with
+    a date anywhere in it ("hat am Samstag"), not ended after one, conjugated verbs glossed too and
+    the dictionary's "sth"/"sb" left out; the punctuation kept. A rough reading aid, not a
+    translation: German word order stays ("have North Korea indicting")."""
     out = []
     for lead, words, trail in _stretches(sentence.split()):
         words, rendered = _rendered(" ".join(words), anywhere=True)

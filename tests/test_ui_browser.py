@@ -254,6 +254,8 @@ def test_english_question_gets_english_answer_and_language_can_be_overridden(pag
     expect(page.locator("#sources .rag-lang")).to_have_attribute("data-lang", "en")
     expect(page.locator("#sources .rag-panel-head")).to_contain_text("English (auto-detected)")
     expect(answer.locator("a.rag-cite").first).to_be_visible()
+    # After the German quote, its words in English, set apart (the chat's sanitizer keeps the class).
+    expect(answer.locator("span.rag-gloss").first).to_contain_text("word for word")
     # The words the bot writes itself (everything before the first quotation) are English;
     # the quotes are the German articles' own words.
     framing = re.split(r"[„“\"]", answer.inner_text(), maxsplit=1)[0]
