@@ -247,10 +247,10 @@ def answer(question: str, lang: str, passages: list[Passage], q_vec: np.ndarray,
     r = read(models, question, q_lang or lang, passages, q_vec, embed_sentences, token_states,
              corpus_language, kind, term_weight, glossary)
     if not len(r.sentence_p) or r.answerable_p < models.answerable_threshold[r.group]:
-        return _abstain(r, lang)
+        return _abstain(r, lang, glossary)
     short, chosen = _choose(r, models)
     if not chosen:
-        return _abstain(r, lang)
+        return _abstain(r, lang, glossary)
     return _compose(r, lang, short, chosen, glossary)
 
 
@@ -362,12 +362,13 @@ def _short_for(short: str, lang: str, glossary=None) -> str:
     return out
 
 
-def _abstain(r: Reading, lang: str) -> tuple[str, list[Citation], bool]:
+def _abstain(r: Reading, lang: str, glossary=None) -> tuple[str, list[Citation], bool]:
     """The articles do not say; the closest article is named (the answer's passages, which the UI
-    shows, are the closest passages)."""
+    shows, are the closest passages), its German title word for word for an English reader."""
     ph = langs.rules(lang).PHRASES
     if not len(r.sentence_p):
         return ph["abstain"], [], True
     p = r.features.sentences[int(np.argmax(r.sentence_p))].passage
     title = " ".join((p.title or Path(p.source).stem).split())[:120]
-    return f"{ph['abstain']} {ph['abstain_closest'].format(title=title)}", [], True
+    closest = ph["abstain_closest"].format(title=title, gloss=_word_for_word(title, lang, glossary))
+    return f"{ph['abstain']} {closest}", [], True

@@ -150,6 +150,10 @@ def test_off_topic_question_abstains_and_names_the_closest(seeded):
     assert a.abstained and a.citations == []
     assert a.text.startswith("The articles I have don't say.")
     assert a.passages
+    # The closest article's German title, and its words in English for a reader without German.
+    title = a.text.split("The closest is \u201c", 1)[1].split("\u201d", 1)[0]
+    assert title and f"\u201c{title}\u201d (word for word: \u201c" in a.text, a.text
+    assert "word for word" not in seeded.ask("Wer gewann die Fußball-WM 2014?").text
 
 
 def test_abstention_threshold_follows_the_question_language(seeded, monkeypatch):

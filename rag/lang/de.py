@@ -26,7 +26,7 @@ PHRASES = {
     "says": "Im Artikel [{n}] steht",
     "word_for_word": "",        # the quotes are German already
     "abstain": "Dazu steht nichts in den Artikeln, die mir vorliegen.",
-    "abstain_closest": "Am nächsten kommt „{title}“, beantwortet die Frage aber nicht.",
+    "abstain_closest": "Am nächsten kommt „{title}“{gloss}, beantwortet die Frage aber nicht.",
     "quote": "„{q}“",
     "ask_question": "Bitte stellen Sie eine Frage zu den Artikeln.",
 }

@@ -30,7 +30,7 @@ PHRASES = {
     # After a German quote, its words in English one by one (rag/render.py sentence_in_english).
     "word_for_word": "(word for word: \u201c{q}\u201d)",
     "abstain": "The articles I have don't say.",
-    "abstain_closest": "The closest is \u201c{title}\u201d, but it does not answer the question.",
+    "abstain_closest": "The closest is \u201c{title}\u201d{gloss}, but it does not answer the question.",
     "quote": "\u201c{q}\u201d",
     "ask_question": "Please ask a question about the articles.",
 }
