@@ -354,10 +354,13 @@ def _short_for(short: str, lang: str, glossary=None) -> str:
     quoted as the article's words. A name is not German words but the same in any language, so it
     stands as written, unquoted ("Dmitri Peskow", not "“Dmitri Peskow”")."""
     out = short_answer(short, lang, glossary)
-    if glossary is not None and lang != "de":
+    if lang == "de":
+        return out
+    if glossary is not None:
+        # The dictionary's "sth" goes here, not in short_answer: the reader's glossed similarity
+        # reads short_answer, and its models learned with the gloss as it was.
         out = without_placeholders(out)
-    if lang != "de" and not (glossary is not None and glossary.is_name(out)) \
-            and language.detect(out, default=lang) != lang:
+    if not (glossary is not None and glossary.is_name(out)) and language.detect(out, default=lang) != lang:
         out = langs.rules(lang).PHRASES["quote"].format(q=out)
     return out
 

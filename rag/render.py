@@ -154,7 +154,8 @@ def _rendered(phrase: str, anywhere: bool) -> tuple[list[str], list[str]]:
     phrase = _DECADE_YEARS.sub(r"\1er", phrase)    # "in den 1950er Jahren": "in the 1950s"
     words = phrase.split()
     out = [_word_to_english(w, en, de) for w in words]
-    for i in range(len(words) - 1 if anywhere else min(1, len(words) - 1)):
+    prepositions = range(len(words) - 1) if anywhere else range(min(1, len(words) - 1))
+    for i in prepositions:
         # "am Samstag": "on Saturday"; between two times "bis" is a range's "to" ("1870 bis 1939")
         if words[i].lower() in _PREPOSITION and _is_time(words[i + 1:], de) \
                 and not (i and _is_time(words[i - 1:], de)):
