@@ -109,7 +109,7 @@ def sentence_in_english(sentence: str, glossary) -> str:
         words, rendered = _rendered(" ".join(words), anywhere=True)
         english = " ".join(w for w in rendered if w)
         if glossary is not None:
-            english = without_placeholders(glossary.gloss(" ".join(words), english, verbs=True))
+            english = without_placeholders(glossary.gloss(" ".join(words), english, quote=True))
         out.append(f"{lead}{english}{trail}")
     text = " ".join(w for w in out if w.strip())
     return text[:1].upper() + text[1:]

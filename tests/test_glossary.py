@@ -119,6 +119,66 @@ def test_a_quote_is_glossed_word_for_word_its_punctuation_kept(tmp_path):
     assert glossary.without_placeholders("sb.’s readiness to put sth") == "readiness to put"
 
 
+VERBS = """\
+treffen {vt} | treffend | getroffen | er/sie trifft | ich/er/sie traf | er/sie hat/hatte getroffen :: to meet {met; met} | meeting | met | he/she meets | I/he/she met | he/she has/had met
+bedrohen {vt} | bedrohend | bedroht | er/sie bedroht | ich/er/sie bedrohte :: to threaten | threatening | threatened | he/she threatens | I/he/she threatened
+geben {vt} | gebend | gegeben | er/sie gibt | ich/er/sie gab :: to give | giving | given | he/she gives | I/he/she gave
+etw. aufführen {vt} | aufführend | aufgeführt | gibt | gab :: to perform sth. | performing | performed | performs | performed
+zeigen {vt} | zeigend | gezeigt | er/sie zeigt | ich/er/sie zeigte :: to show | showing | shown | he/she shows | I/he/she showed
+glauben; finden {vi} | glaubend; findend | geglaubt; gefunden | ich/er/sie glaubte; ich/er/sie fand :: to believe; to find | believing; finding | believed; found | I/he/she believed; I/he/she found
+anziehen {vt} | anziehend | angezogen | ich/er/sie zog an :: to attract | attracting | attracted | I/he/she attracted
+selbst {pron} | ich selbst :: self | I myself
+Präsidentschafts…; Präsidenten… :: presidential
+Präsident {m} | Präsidenten {pl} :: president | presidents
+Pjöngjang (Hauptstadt von Nordkorea) [geogr.] :: Pyongyang (capital of North Korea)
+Abfall {m} [geogr.] :: slant
+nach {prp; +Dat.} :: after
+Kreml {m} :: Kremlin
+Sprecher {m} | Sprecher {pl} :: spokesman | spokesmen
+"""
+
+
+def test_a_quote_glosses_a_conjugated_verb_as_the_dictionary_lists_it(tmp_path):
+    """A strong verb's past stayed German in a quote's word-for-word English ("Lawrow traf Kim"),
+    and a form listed in another verb's line won ("gibt" -> "performs"): the conjugated forms of
+    the dictionary's verb lines come first, without their pronouns."""
+    verbs = glossary.parse_verb_forms(VERBS.splitlines())
+    assert verbs["traf"] == "met" and verbs["trifft"] == "meets" and verbs["gab"] == "gave"
+    assert verbs["fand"] == "found"            # synonym with synonym, not "believed"
+    # Left out: a present form that is also the participle ("wurde bedroht"), a form of two
+    # words ("zog an"), and a line that is no verb's ("ich selbst :: I myself").
+    assert "bedroht" not in verbs and "zog" not in verbs and "selbst" not in verbs
+    g = table(tmp_path, DING + VERBS)
+    assert sentence_in_english("Der Bürgermeister traf Peskow, die Einwohner trafen ihn.", g) == \
+        "The mayor met Peskow, the inhabitants met ihn."
+    assert sentence_in_english("Die Stadt wurde bedroht und zeigte es, sie zeigten es.", g) == \
+        "The town was threatened and showed it, they showed it."
+    assert sentence_in_english("Es gibt 500 Einwohner, gab es eine Stadt?", g) == \
+        "There is 500 inhabitants, there was a town?"
+    assert sentence_in_english("Der Bürgermeister gibt 500.", g) == "The mayor gives 500."
+    # "nach" before a place (a name the dictionary labels geographic) is "to".
+    assert glossary.parse_places(VERBS.splitlines()) == {"Pjöngjang"}
+    assert sentence_in_english("Peskow reiste nach Pjöngjang, nach Abfall und nach Peskow.", g) == \
+        "Peskow reiste to Pyongyang, after slant and after Peskow."
+    # A hyphenated word of dictionary words only, part by part.
+    assert sentence_in_english("Der Kreml-Sprecher traf ihn.", g) == "The Kremlin spokesman met ihn."
+    # Short answers keep the gloss the reader's models learned with.
+    assert short_answer("traf", "en", g) == "traf" and short_answer("Kreml-Sprecher", "en", g) == "Kreml-Sprecher"
+    # "Präsidenten…" starts compounds (presidential): the word is the plural.
+    assert short_answer("Präsidenten", "en", g) == "presidents"
+
+
+def test_the_answers_report_measures_the_german_a_quotes_english_keeps(tmp_path):
+    from rag.evaluation import answer_eval
+
+    text = ["Der Bürgermeister traf Peskow und schwieg. Peskow gab es."]
+    # Lower-case words: traf, und, schwieg, gab, es; "schwieg" is in no dictionary line, "traf"
+    # only in a verb line's conjugations ("gab es" is "there was" by rule).
+    assert answer_eval.words_left_german(text, table(tmp_path, DING + VERBS)) == {"words": 5, "left": 1 / 5}
+    assert answer_eval.words_left_german(text, table(tmp_path)) == {"words": 5, "left": 2 / 5}
+    assert answer_eval.words_left_german(text, None) == {"words": 0, "left": None}
+
+
 def test_names_numbers_and_dates_stay_as_rendered(tmp_path):
     g = table(tmp_path)
     # An English word before a name stays, though German has it too (it was "fort Duquesne").
@@ -217,7 +277,7 @@ def test_the_parsed_table_is_cached_and_renewed_when_the_dictionary_changes(tmp_
     cache = json.loads((tmp_path / "de-en.glossary.json").read_text(encoding="utf-8"))
     assert cache["words"]["Stadt"] == "town" and cache["phrases"]["rot kreuz"] == "Red Cross"
     path.write_text(DING.replace(":: town; city", ":: city; town") + "Hafen {m} :: harbour\n", encoding="utf-8")
-    words, _ = glossary._read(path)
+    words = glossary._read(path)[0]
     assert words["Stadt"] == "city" and words["Hafen"] == "harbour"
 
 

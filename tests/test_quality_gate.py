@@ -142,11 +142,19 @@ XQUAD_ANSWER_QUESTIONS = 80
 # sentence_in_english; no retrain, every answer otherwise the same): English contains 0.347 ->
 # 0.467, 0.347 without those words (the same run); F1 0.322 -> 0.326 (an answer without a short
 # answer has the quote line as its first sentence, and its English words count).
+# The dictionary's "Präsidenten…" (the start of compounds) no longer glosses "Präsidenten"
+# ("presidents"), which the reader's English word matching reads too (no retrain): English
+# abstention 0.814 / 0.467 -> 0.857 / 0.480, 5.3 -> 4.0 % declined (one unanswerable and two
+# answerable questions of 225), every other figure the same (README "What changed last").
 MEASURED_ANSWERS = {
     ("de", "contains"): 0.880, ("de", "f1"): 0.555, ("de", "abstention_precision"): 0.927,
     ("de", "abstention_recall"): 0.680, ("en", "contains"): 0.467, ("en", "f1"): 0.326,
-    ("en", "abstention_precision"): 0.814, ("en", "abstention_recall"): 0.467,
+    ("en", "abstention_precision"): 0.857, ("en", "abstention_recall"): 0.480,
 }
+# The gate's own subset after that change: en abstention P 0.762 -> 0.842, R 0.400, 6.2 -> 3.7 %
+# declined (two of 80 answerable questions), the rest unchanged. English abstention precision
+# goes up (0.72 -> 0.78, a question's room below the measurement) and the declined rate down
+# (0.07 -> 0.06).
 # The gate's own subset with the word-for-word English: en contains 0.338 -> 0.463 (0.338
 # without it, asserted too, so the short answers and quotes cannot fall behind unnoticed), F1
 # 0.352 -> 0.356; everything else as below. English contains goes up, 0.32 -> 0.44.
@@ -176,10 +184,10 @@ MEASURED_ANSWERS = {
 XQUAD_ANSWER_MIN = {
     ("de", "contains"): 0.87, ("de", "f1"): 0.58, ("de", "abstention_precision"): 0.88,
     ("de", "abstention_recall"): 0.62, ("en", "contains"): 0.44, ("en", "f1"): 0.33,
-    ("en", "abstention_precision"): 0.72, ("en", "abstention_recall"): 0.35,
+    ("en", "abstention_precision"): 0.78, ("en", "abstention_recall"): 0.35,
     ("de", "contains_without_glosses"): 0.87, ("en", "contains_without_glosses"): 0.32,
 }
-XQUAD_FALSE_ABSTENTION_MAX = {"de": 0.06, "en": 0.07}
+XQUAD_FALSE_ABSTENTION_MAX = {"de": 0.06, "en": 0.06}
 
 
 @pytest.fixture(scope="module")

@@ -162,6 +162,29 @@ def span_ceiling(questions: list[XQuestion], german: dict[str, XQuestion], gloss
             "f1": metrics.mean([metrics.token_f1(s, list(q.answers), q.lang) for q, s in spans])}
 
 
+def words_left_german(texts: list[str], glossary) -> dict:
+    """What the word-for-word English after a quote (rag/render.py `sentence_in_english`) leaves
+    as the article writes it: of the lower-case words of every sentence of `texts` (capitalised
+    ones are mostly names, which stay by design), those still there in its English and no common
+    English word ("traf" before verbs were glossed from the dictionary's conjugations). A measure
+    of the gloss, not of answers; None without the dictionary."""
+    import re
+
+    from ..glossary import _common_english
+    from ..render import sentence_in_english
+    from ..text import split_sentences
+
+    if glossary is None:
+        return {"words": 0, "left": None}
+    word = re.compile(r"[^\W\d_]+")
+    words = left = 0
+    for sentence in (s.text for t in texts for s in split_sentences(t)):
+        lower = {w for w in word.findall(sentence) if w.islower()}
+        words += sum(w.islower() for w in word.findall(sentence))
+        left += sum(w in lower and not _common_english(w) for w in word.findall(sentence_in_english(sentence, glossary)))
+    return {"words": words, "left": left / words if words else None}
+
+
 def summarize(records: list[AnswerRecord]) -> dict:
     ok = [r for r in records if not r.error]
     answerable = [r for r in ok if r.answerable]

@@ -369,6 +369,9 @@ def _xquad_answers(r: Run, section: dict, xq: data.XQuad, mode: str, n: int, ove
             for split in ("dev", "test"):
                 every = [q for q in qs if data.split_of(q) == split]
                 ceilings[f"xquad-{lang}, every {split} question"] = answer_eval.span_ceiling(every, german, gloss)
+                if lang == "en":
+                    section.setdefault("words_left_german", {})[split] = answer_eval.words_left_german(
+                        [p.text for p in xq.paragraphs if data.split_of(p) == split], gloss)
         recs = answer_eval.run_xquad(bot, answerable, f"xquad {lang} {mode}")
         recs += answer_eval.run_xquad(bot, unanswerable, f"xquad {lang} {mode} (unanswerable)", answerable=False)
         _add_answer_run(section, f"xquad-{lang}", mode, recs)

@@ -172,6 +172,18 @@ def word_for_word_lines(runs: list[dict]) -> list[str]:
             + ". F1 reads the short answer only, which they do not change."]
 
 
+def words_left_german_lines(left: dict) -> list[str]:
+    """How much German the word-for-word English leaves (answer_eval.words_left_german)."""
+    parts = [f"{split} articles {pct(v['left'])} of {v['words']:,}" for split, v in sorted(left.items())
+             if v.get("left") is not None]
+    if not parts:
+        return []
+    return [f"\n*Left German*: of the lower-case words of every German sentence of the XQuAD articles, the "
+            f"share its word-for-word English keeps as written (no common English word; conjugated verbs "
+            f"the dictionary lacks, rare words): " + "; ".join(parts) + ". Names and other capitalised "
+            f"words are not counted: names stay by design."]
+
+
 def fallbacks(records: list[dict]) -> str:
     """Why LLM answers were replaced by extractive ones, most frequent first."""
     from collections import Counter
@@ -446,6 +458,7 @@ def answers_section(ans: dict) -> list[str]:
                      f"(n = {c['n']}): about the most a reader quoting German articles can reach "
                      f"without a translation model.")
     lines.extend(word_for_word_lines(ans["runs"]))
+    lines.extend(words_left_german_lines(ans.get("words_left_german", {})))
     if any(run["mode"] == "llm" for run in ans["runs"]):
         lines.append("\n*LLM answer kept*: share of answers in LLM mode that are the model's own; the rest "
                      "failed a check (citations, language, time) and were replaced by the extractive answer.")

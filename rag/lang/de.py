@@ -125,7 +125,7 @@ FUNCTION_WORDS_EN = {
     "werden": "are", "wurde": "was", "wurden": "were", "hat": "has", "haben": "have", "hatte": "had",
 }
 # Modal and auxiliary verbs, whose conjugated forms the dictionary lacks ("kann", "konnte"): for a
-# quote glossed word for word (rag/glossary.py `gloss(..., verbs=True)`).
+# quote glossed word for word (rag/glossary.py `gloss(..., quote=True)`).
 AUXILIARIES_EN = {
     "hatten": "had", "habe": "have", "hätte": "would have", "hätten": "would have", "wäre": "would be",
     "wären": "would be", "würde": "would", "würden": "would", "kann": "can", "können": "can",
@@ -134,6 +134,11 @@ AUXILIARIES_EN = {
     "darf": "may", "dürfen": "may", "durfte": "was allowed to", "wollte": "wanted to",
     "wollten": "wanted to",
 }
+# Before a place (the dictionary's geographic names), "nach" is "to", not "after": "nach Pjöngjang".
+BEFORE_PLACE_EN = {"nach": "to"}
+# "es gibt" is "there is", not "it gives": for a quote glossed word for word, either order.
+IMPERSONAL_EN = {"es gibt": "there is", "gibt es": "there is", "es gab": "there was", "gab es": "there was",
+                 "es geht um": "it is about", "geht es um": "it is about"}
 # After a noun these articles are genitives ("die Praxis der Apotheker": "the practice of the
 # pharmacists", not "the practice the pharmacists").
 GENITIVE_EN = {"der": "of the", "einer": "of a"}
