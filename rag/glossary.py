@@ -427,7 +427,8 @@ class Glossary:
     def _separable(self, words: list[str], german: set[str]) -> dict[int, str]:
         """Position -> English of a separable verb whose particle ends the run of words ("gab
         die Regierung bekannt": "announced the government"): its English at the verb, nothing at
-        the particle, which alone would be glossed as a preposition ("bekannt": "known")."""
+        the particle, which alone would be glossed as a preposition ("bekannt": "known"). Without
+        one, a particle that would read wrong alone is rendered as a particle ("ein": "in", not "a")."""
         last = words[-1] if words else ""
         if len(words) < 2 or last not in german or not last.isalpha() or not last.islower():
             return {}
@@ -437,7 +438,8 @@ class Glossary:
                 english = self.conjugated(w, particle=last)
                 if english:
                     return {i: english, len(words) - 1: ""}
-        return {}
+        particle = langs.rules("de").CLAUSE_FINAL_PARTICLES_EN.get(last)
+        return {len(words) - 1: particle} if particle else {}
 
     def _weak_past(self, word: str) -> str | None:
         """A weak verb's plural past ("stimmten") as its singular past, where the word table has

@@ -160,6 +160,8 @@ def test_a_quote_glosses_a_conjugated_verb_as_the_dictionary_lists_it(tmp_path):
     assert glossary.parse_places(VERBS.splitlines()) == {"Pjöngjang"}
     assert sentence_in_english("Peskow reiste nach Pjöngjang, nach Abfall und nach Peskow.", g) == \
         "Peskow reiste to Pyongyang, after slant and after Peskow."
+    # A separable verb's particle at the end of a clause is no article.
+    assert sentence_in_english("Die Stadt zeigte 500 Einwohner ein.", g) == "The town showed 500 inhabitants in."
     # A hyphenated word of dictionary words only, part by part.
     assert sentence_in_english("Der Kreml-Sprecher traf ihn.", g) == "The Kremlin spokesman met ihn."
     # Short answers keep the gloss the reader's models learned with.

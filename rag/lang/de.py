@@ -136,6 +136,9 @@ AUXILIARIES_EN = {
 }
 # Before a place (the dictionary's geographic names), "nach" is "to", not "after": "nach Pjöngjang".
 BEFORE_PLACE_EN = {"nach": "to"}
+# A separable verb's particle ending a clause whose verb the dictionary does not list with it:
+# "binden ... ein" is "bind in" (einbinden), not "bind a".
+CLAUSE_FINAL_PARTICLES_EN = {"ein": "in"}
 # "es gibt" is "there is", not "it gives": for a quote glossed word for word, either order.
 IMPERSONAL_EN = {"es gibt": "there is", "gibt es": "there is", "es gab": "there was", "gab es": "there was",
                  "es geht um": "it is about", "geht es um": "it is about"}
