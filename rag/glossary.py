@@ -301,21 +301,17 @@ class Glossary:
         """`phrases` and the impersonal phrases among `words` ("Es gibt" -> "There is"), which
         take the place of a dictionary phrase they overlap."""
         table = langs.rules("de").IMPERSONAL_EN
-        found = {}
+        found: dict[int, tuple[int, str]] = {}
+        taken: set[int] = set()
         for i in range(len(words)):
             for size in (3, 2):
-                part = words[i:i + size]
-                inner = " ".join(w.strip(_EDGE) for w in part).lower()
-                clean = all(w in german and w == w.lstrip(_EDGE) for w in part) and \
-                    all(w == w.rstrip(_EDGE) for w in part[:-1])
-                if len(part) == size and clean and inner in table and not any(i <= j < i + size for j in found):
-                    english = table[inner]
+                part, span = words[i:i + size], set(range(i, i + size))
+                english = table.get(" ".join(part).lower())
+                if len(part) == size and english and all(w in german for w in part) and not taken & span:
                     found[i] = (size, english.capitalize() if part[0][:1].isupper() else english)
+                    taken |= span
                     break
-        if not found:
-            return phrases
-        covered = {i + k for i, (size, _) in found.items() for k in range(size)}
-        kept = {i: v for i, v in phrases.items() if not covered & set(range(i, i + v[0]))}
+        kept = {i: v for i, v in phrases.items() if not taken & set(range(i, i + v[0]))}
         return {**kept, **found}
 
     def _phrase(self, words: list[str], german: set[str]) -> tuple[int, str] | None:
@@ -358,7 +354,7 @@ class Glossary:
         """Two or more capitalised words, each a common English word, numbers aside: a name in
         English ("Lunar Module Pilot", "State Route 41"), though German has some of its words too."""
         cores = [c for c in (w.strip(_EDGE) for w in words) if not c.isdigit()]
-        return len(cores) >= 2 and all(c[:1].isupper() and c.isalpha() and _common_english(c) for c in cores)
+        return len(cores) >= 2 and all(c[:1].isupper() and c.isalpha() and common_english(c) for c in cores)
 
     def is_name(self, phrase: str) -> bool:
         """Whether every word of `phrase` is a name (`_is_name`), and every capitalised part of a
@@ -389,7 +385,7 @@ class Glossary:
         ordinal = _english_ordinal(low)
         if ordinal:         # the dictionary's first sense of "Zweiten" is "runner-up"
             return ordinal.capitalize() if capital else ordinal
-        english_word = capital and _common_english(low)
+        english_word = capital and common_english(low)
         if english_word and not first and core not in self.words:
             return word           # an English word inside a name: "New England Patriots"
         if english_word and following and self._is_name(following):
@@ -564,8 +560,9 @@ def _beside_initials(words: list[str]) -> set[int]:
     return keep
 
 
-def _common_english(word: str) -> bool:
-    """A word English uses often enough to be an English word of a name ("Patriots", "Super")."""
+def common_english(word: str) -> bool:
+    """A word English uses often enough to be an English word of a name ("Patriots", "Super"),
+    or an English word, not German left as written, in a gloss (the answers report's "Left German")."""
     return rarity(word.lower(), "en") <= ENGLISH_NAME_WORD_RARITY
 
 

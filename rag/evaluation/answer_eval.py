@@ -170,7 +170,7 @@ def words_left_german(texts: list[str], glossary) -> dict:
     of the gloss, not of answers; None without the dictionary."""
     import re
 
-    from ..glossary import _common_english
+    from ..glossary import common_english
     from ..render import sentence_in_english
     from ..text import split_sentences
 
@@ -179,9 +179,11 @@ def words_left_german(texts: list[str], glossary) -> dict:
     word = re.compile(r"[^\W\d_]+")
     words = left = 0
     for sentence in (s.text for t in texts for s in split_sentences(t)):
-        lower = {w for w in word.findall(sentence) if w.islower()}
-        words += sum(w.islower() for w in word.findall(sentence))
-        left += sum(w in lower and not _common_english(w) for w in word.findall(sentence_in_english(sentence, glossary)))
+        lower = [w for w in word.findall(sentence) if w.islower()]
+        german = set(lower)
+        words += len(lower)
+        left += sum(w in german and not common_english(w)
+                    for w in word.findall(sentence_in_english(sentence, glossary)))
     return {"words": words, "left": left / words if words else None}
 
 
