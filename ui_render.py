@@ -47,6 +47,7 @@ LABELS = {
         "verified": "supported",
         "repointed": "supported by another source than the one cited",
         "removed": "not supported, removed",
+        "word_for_word": "Title word for word",
     },
     "de": {
         "sources": "Quellen",
@@ -68,6 +69,7 @@ LABELS = {
         "verified": "belegt",
         "repointed": "von einer anderen als der genannten Quelle belegt",
         "removed": "nicht belegt, entfernt",
+        "word_for_word": "Titel Wort für Wort",
     },
 }
 
@@ -230,7 +232,8 @@ def highlight(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 # --- sources panel ----------------------------------------------------------------------------
-def _meta_line(outlet: str, title: str, date_: str, source: str, url: str, lab: dict) -> str:
+def _meta_line(outlet: str, title: str, date_: str, source: str, url: str, lab: dict,
+               title_english: str = "") -> str:
     name = PurePath(source).name if source else ""
     bits = []
     if outlet:
@@ -243,7 +246,10 @@ def _meta_line(outlet: str, title: str, date_: str, source: str, url: str, lab: 
     title_html = escape(title or name or "?")
     if link:
         title_html = f'<a href="{escape(link)}" target="_blank" rel="noopener noreferrer nofollow">{title_html}</a>'
-    return (f'<div class="rag-title">{title_html}</div>'
+    # An English answer's German title word for word, set apart as the quotes' gloss is.
+    gloss = (f'<div class="rag-title-gloss"><span class="rag-gloss">{escape(lab["word_for_word"])}: '
+             f'{escape(title_english)}</span></div>') if title_english else ""
+    return (f'<div class="rag-title">{title_html}</div>{gloss}'
             f'<div class="rag-meta">{" · ".join(bits)}</div>')
 
 
@@ -279,10 +285,12 @@ def citation_cards(answer, turn: int, lab: dict) -> list[str]:
             blocks.append(f'<blockquote class="rag-passage">{lab["quote_not_found"]}: '
                           f'<mark class="rag-quote">{escape(q)}</mark></blockquote>')
         date_ = first.date or next((passages[c.chunk_id].date for c in cites if c.chunk_id in passages), "")
+        meta = _meta_line(first.outlet, first.title, date_, first.source, first.url, lab,
+                          getattr(first, "title_english", ""))
         cards.append(
             f'<div class="rag-source" id="{source_id(turn, n)}">'
             f'<div class="rag-num">&#91;{n}&#93;</div>'
-            f'{_meta_line(first.outlet, first.title, date_, first.source, first.url, lab)}'
+            f'{meta}'
             f'{"".join(blocks)}</div>')
     return cards
 

@@ -6,13 +6,15 @@ import logging
 import re
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
 from . import extractive, glossary, ingest as ingesting, lang as langs, language, reader
 from .concurrency import GuardedStore, WriterLock, translate
 from .embedding import Embedder, span_model_path
-from .results import Answer, IngestReport, Passage, RagError
+from .render import sentence_in_english
+from .results import Answer, Citation, IngestReport, Passage, RagError
 from .retrieval import Retriever, build_filter
 from .settings import Settings
 from .store import ChunkStore
@@ -277,7 +279,7 @@ class Assistant:
             t4 = time.perf_counter()
             timings.update(answer=(t4 - t3) * 1000, total=(t4 - t0) * 1000)
             yield text
-            yield Answer(text=text, language=lang, abstained=abstained, citations=citations,
+            yield Answer(text=text, language=lang, abstained=abstained, citations=self._titled(citations, lang),
                          passages=passages, timings_ms={k: round(v, 1) for k, v in timings.items()},
                          mode="extractive" if s.reader != "baseline" else "extractive-baseline",
                          question=standalone, notice=notice)
@@ -295,9 +297,21 @@ class Assistant:
         timings.update({names.get(k, k): v for k, v in outcome.timings.items()})
         timings.update(answer=(t4 - t3) * 1000, total=(t4 - t0) * 1000)
         yield Answer(text=outcome.text, language=lang, abstained=outcome.abstained,
-                     citations=outcome.citations, passages=passages,
+                     citations=self._titled(outcome.citations, lang), passages=passages,
                      timings_ms={k: round(v, 1) for k, v in timings.items()}, mode=outcome.mode,
                      question=standalone, notice=outcome.notice, claims=outcome.claims)
+
+    def _titled(self, citations: list[Citation], lang: str) -> list[Citation]:
+        """`citations` with their German titles word for word in English for an English answer
+        (Citation.title_english), where the dictionary is installed."""
+        gloss = glossary.load(self.settings.dictionary) if lang == "en" else None
+        if gloss is None:
+            return citations
+        out = []
+        for c in citations:
+            english = sentence_in_english(c.title, gloss) if c.title else ""
+            out.append(replace(c, title_english=english if english.split() != c.title.split() else ""))
+        return out
 
     def _backend_or_notice(self, lang: str):
         """(the LLM backend, "") when one is configured and usable; (None, why not) when it is

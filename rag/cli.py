@@ -134,6 +134,8 @@ def _open(args):
 
 
 def _print_answer(answer, text_shown: bool = False) -> None:
+    from .lang import rules
+
     if not text_shown:
         print(answer.text)
     if answer.notice:
@@ -143,6 +145,8 @@ def _print_answer(answer, text_shown: bool = False) -> None:
         for c in answer.citations:
             where = " · ".join(x for x in (c.outlet, c.date) if x)
             print(f"[{c.n}] {c.title}" + (f" ({where})" if where else ""))
+            if c.title_english:
+                print(f"    {rules(answer.language).PHRASES['word_for_word'].format(q=c.title_english)}")
             print(f"    {c.source}:{c.start}-{c.end}")
     elif answer.passages:
         print()

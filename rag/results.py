@@ -69,6 +69,9 @@ class Citation:
     # LLM answers: how well the quote supports the claims citing it (0..1, see rag/verification.py);
     # None for extractive answers, whose quotes are the answer.
     score: float | None = None
+    # An English answer: the article's German title word for word (rag/render.py
+    # sentence_in_english), so a reader without German knows what the source is; "" otherwise.
+    title_english: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)

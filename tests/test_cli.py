@@ -26,6 +26,10 @@ def test_ask_creates_store_from_seeds_and_answers(tmp_path):
     assert d["language"] == "en" and not d["abstained"] and "Peskow" in d["answer"]
     assert {"n", "source", "quote", "start", "end"} <= set(d["citations"][0])
     assert d["passages"] and "total" in d["timings_ms"]
+    # An English reader gets the German source titles word for word too.
+    assert d["citations"][0]["title_english"] and d["citations"][0]["title_english"] != d["citations"][0]["title"]
+    out = run(["ask", "Who is the Kremlin spokesman?"], store)
+    assert re.search(r"\n\[1\] .+\n    \(word for word: \u201c.+\u201d\)\n", out.stdout), out.stdout
 
     qfile = tmp_path / "q.txt"
     qfile.write_text("Wer ist der Sprecher des Kremls?\n\nWhere did Lavrov meet Kim Jong Un?\n", encoding="utf-8")

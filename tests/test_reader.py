@@ -105,6 +105,10 @@ def test_an_english_reader_gets_each_german_quote_word_for_word(make_assistant, 
     assert "coffee and cake" in gloss and "Kaffee" not in gloss, gloss
     de = bot.ask("Was gibt es in der Pause?")
     assert "Kaffee und Kuchen" in de.text and "word for word" not in de.text
+    # The source's German title, word for word, for the English reader only.
+    title = a.citations[0].title_english
+    assert a.citations[0].title == "Konzert in Graz" and title.endswith(" in Graz") and "Konzert" not in title, title
+    assert de.citations[0].title_english == ""
 
 
 def test_a_number_is_answered_with_its_unit(seeded):

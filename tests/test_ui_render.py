@@ -65,7 +65,7 @@ def make_answer(text="Laut [1]: „Peskow sagte das.“", abstained=False, langu
                       date=fields.pop("date", "2024-05-02"), url=fields.pop("url", ""))
     citation = Citation(n=1, source=passage.source, title=passage.title, outlet=passage.outlet,
                         quote=fields.pop("quote", "Peskow sagte das."), start=8, end=25, chunk_id="c1",
-                        date=passage.date, url=passage.url)
+                        date=passage.date, url=passage.url, title_english=fields.pop("title_english", ""))
     citations = fields.pop("citations", [citation] if not abstained else [])
     passages = fields.pop("passages", [passage])
     return Answer(text=text, language=language, abstained=abstained, citations=citations,
@@ -175,6 +175,16 @@ def test_sources_panel_in_english_for_english_answers():
     assert 'data-lang="en"' in out
 
 
+def test_an_english_answers_source_gives_its_title_word_for_word():
+    """A reader without German sees what the cited article is about, set apart as the quotes'
+    word-for-word English is; a German answer has none."""
+    out = ui.sources_html(make_answer(text="According to [1]: x", language="en", title="Kreml-Titel",
+                                      title_english="Kremlin title"), turn=1)
+    assert ('<div class="rag-title">Kreml-Titel</div><div class="rag-title-gloss"><span class="rag-gloss">'
+            'Title word for word: Kremlin title</span></div>') in out, out
+    assert "rag-title-gloss" not in ui.sources_html(make_answer(), turn=1)
+
+
 def test_rewritten_follow_up_is_shown_only_when_it_differs():
     answer = make_answer(question="Was sagte Peskow über Putins Besuch?")
     out = ui.sources_html(answer, turn=2, asked="Und was sagte er über den Besuch?")
@@ -227,7 +237,7 @@ def test_two_quotes_in_one_passage_are_both_marked():
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_sources_panel_is_inert_whatever_the_article_says(payload):
     answer = make_answer(text=f"Laut [1]: {payload}", passage_text=f"Davor. {payload} Danach.", quote=payload,
-                         title=payload, outlet=payload, source=f"/up/{payload[:20]}.txt",
+                         title=payload, title_english=payload, outlet=payload, source=f"/up/{payload[:20]}.txt",
                          url="javascript:alert(1)", date=payload, notice=payload, question=payload)
     out = ui.sources_html(answer, turn=1, asked="Frage")
     assert_inert(out)
