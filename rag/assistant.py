@@ -13,7 +13,7 @@ from typing import Iterator
 from . import extractive, glossary, ingest as ingesting, lang as langs, language, reader
 from .concurrency import GuardedStore, WriterLock, translate
 from .embedding import Embedder, span_model_path
-from .render import sentence_in_english
+from .render import word_for_word
 from .results import Answer, Citation, IngestReport, Passage, RagError
 from .retrieval import Retriever, build_filter
 from .settings import Settings
@@ -307,11 +307,7 @@ class Assistant:
         gloss = glossary.load(self.settings.dictionary) if lang == "en" else None
         if gloss is None:
             return citations
-        out = []
-        for c in citations:
-            english = sentence_in_english(c.title, gloss) if c.title else ""
-            out.append(replace(c, title_english=english if english.split() != c.title.split() else ""))
-        return out
+        return [replace(c, title_english=word_for_word(c.title, gloss)) for c in citations]
 
     def _backend_or_notice(self, lang: str):
         """(the LLM backend, "") when one is configured and usable; (None, why not) when it is

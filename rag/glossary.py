@@ -474,8 +474,7 @@ class Glossary:
     def _parts(self, word: str) -> str | None:
         """Each part of a hyphenated word in English, None when the dictionary lacks one."""
         parts = word.split("-")
-        found = [(self.lookup(p, noun=True) if p[:1].isupper() else None) or self.lookup(p, noun=False)
-                 for p in parts if p]
+        found = [self._looked_up(p) for p in parts if p]
         if len(found) != len(parts) or not all(found):
             return None
         return " ".join(found) if parts[-1][:1].isupper() else "-".join(found)
@@ -483,11 +482,15 @@ class Glossary:
     def english(self, word: str) -> str | None:
         """The English of one German word of an article, names included ("Stadthalle" ->
         "municipal hall"), for matching an English question's words; None when unknown."""
-        capital = word[:1].isupper()
-        found = (self.lookup(word, noun=True) if capital else None) or self.lookup(word, noun=False)
-        if found is None and capital and len(word) >= 8:
+        found = self._looked_up(word)
+        if found is None and word[:1].isupper() and len(word) >= 8:
             found = self.compound(word)
         return found
+
+    def _looked_up(self, word: str) -> str | None:
+        """The English of `word` as the dictionary has it: a capitalised one as a noun first,
+        then as any word (a sentence's first word); no compound split into its parts."""
+        return (self.lookup(word, noun=True) if word[:1].isupper() else None) or self.lookup(word, noun=False)
 
     def english_stems(self, word: str) -> tuple[str, ...]:
         """The stems (rag/lexical.py `tokenize`) of `english(word)`; () when it is unknown."""

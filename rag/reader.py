@@ -32,7 +32,7 @@ from .embedding import choose_backend, exported_infer
 from .glossary import without_placeholders
 from .lexical import tokenize
 from .reader_features import SENTENCE_FEATURES, Features, featurize, repeats_question, span_features, span_fits
-from .render import lead_with, sentence_in_english, short_answer
+from .render import lead_with, short_answer, word_for_word
 from .spans import date_only, whole_date, with_unit
 from .results import Citation, Passage
 from .settings import Settings
@@ -342,10 +342,8 @@ def _word_for_word(quote: str, lang: str, glossary=None) -> str:
     (a rough aid, marked as such; the German quote stays the evidence). Nothing when no word of
     the quote changes."""
     phrase = langs.rules(lang).PHRASES["word_for_word"]
-    if glossary is None or not phrase:
-        return ""
-    english = sentence_in_english(quote, glossary)
-    return f" {phrase.format(q=english)}" if english.strip() and english.split() != quote.split() else ""
+    english = word_for_word(quote, glossary) if phrase else ""
+    return f" {phrase.format(q=english)}" if english else ""
 
 
 def _short_for(short: str, lang: str, glossary=None) -> str:

@@ -118,6 +118,15 @@ def sentence_in_english(sentence: str, glossary) -> str:
 _OPEN, _CLOSE = "([„“‚‘\"»«", ")]“”‘’\"«»,;:.!?"
 
 
+def word_for_word(text: str, glossary) -> str:
+    """`sentence_in_english(text)` for an English reader of German words (a quote, an article's
+    title); "" without a dictionary, or when it changes no word (a name, a title in English)."""
+    if glossary is None:
+        return ""
+    english = sentence_in_english(text, glossary)
+    return english if english.strip() and english.split() != text.split() else ""
+
+
 def _stretches(words: list[str]) -> list[tuple[str, list[str], str]]:
     """`words` as runs between punctuation marks, each (punctuation before, words, punctuation
     after): a mark at a word's edge ends a run ("beschuldigt," and "(DVRK)"), one inside a word

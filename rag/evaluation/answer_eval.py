@@ -2,6 +2,7 @@
 for every answering mode that is available."""
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -168,8 +169,6 @@ def words_left_german(texts: list[str], glossary) -> dict:
     ones are mostly names, which stay by design), those still there in its English and no common
     English word ("traf" before verbs were glossed from the dictionary's conjugations). A measure
     of the gloss, not of answers; None without the dictionary."""
-    import re
-
     from ..glossary import common_english
     from ..render import sentence_in_english
     from ..text import split_sentences
