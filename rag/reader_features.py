@@ -225,6 +225,13 @@ def span_fits(kind: str, s: Sentence, c: SpanCandidate) -> bool:
     return True
 
 
+def names_nothing(s: Sentence, c: SpanCandidate) -> bool:
+    """Is the phrase without a capitalised word and without a digit? In German that is an
+    adjective, adverb or verb ("persönlich", "nordkoreanische"): never a person or a place."""
+    flags = s.flags[c.i:c.j]
+    return not (flags[:, _F["cap"]].any() or flags[:, _F["digit"]].any())
+
+
 def repeats_question(s: Sentence, c: SpanCandidate) -> bool:
     """Is the phrase a name whose last word the question already names ("Sergei Lawrow" for
     "Wer empfing Lawrow?", "Sergej Lawrow" for "Who is Lavrov's wife?")? The question asks about

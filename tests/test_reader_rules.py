@@ -361,6 +361,26 @@ def test_a_name_the_question_names_is_not_the_short_answer():
     assert best_span(Reading(f, np.ones(1), np.array([0.9]), np.zeros(1)), frozenset()) == 0
 
 
+def test_a_who_or_where_question_gets_no_short_answer_that_names_no_one_and_nowhere():
+    from types import SimpleNamespace
+    from rag.reader import Reading, _choose
+    from rag.reader_features import Features
+
+    text = "Putin und der nordkoreanische Staatschef Kim Jong-un trafen sich im September 2023 persönlich."
+    question = "Wo trafen sich Putin und Kim Jong-un im September 2023?"
+    s, spans = _sentence(text, question, cross_language=False)
+    models = SimpleNamespace(kind_rule=frozenset(), span_threshold=0.3, second_quote_ratio=0.5)
+    f = Features(question, "where", [s], np.zeros((1, 1)))
+    f.spans = [spans["persönlich"], spans["nordkoreanische"], spans["Staatschef"]]
+    # The ranker's best is an adverb: no short answer, the sentence is quoted.
+    r = Reading(f, np.ones(1), np.array([0.9, 0.5, 0.4]), np.zeros(1))
+    assert _choose(r, models) == ("", [0])
+    # A capitalised phrase or a number may answer; other kinds of question keep any phrase.
+    assert _choose(Reading(f, np.ones(1), np.array([0.2, 0.5, 0.8]), np.zeros(1)), models) == ("Staatschef", [0])
+    f.kind = "what"
+    assert _choose(r, models) == ("persönlich", [0])
+
+
 def test_tree_ensemble_matches_lightgbm_ranker():
     import lightgbm
     from rag.boosted_trees import from_lightgbm
