@@ -433,7 +433,8 @@ def answer_record(question: str, answer) -> dict:
     for c in answer.citations:
         p = passages.get(c.chunk_id)
         sources.append(dict(n=c.n, title=c.title, outlet=c.outlet, date=c.date or (p.date if p else ""),
-                            source=c.source, url=c.url, quote=c.quote, passage=p.text if p else c.quote))
+                            source=c.source, url=c.url, quote=c.quote, passage=p.text if p else c.quote,
+                            title_english=getattr(c, "title_english", "")))
     record = dict(question=question, answer=answer.text, language=answer.language, mode=answer.mode,
                   abstained=answer.abstained, sources=sources)
     record["copy"] = copy_text(record)
@@ -441,8 +442,11 @@ def answer_record(question: str, answer) -> dict:
 
 
 def _source_line(s: dict) -> str:
+    """"[n] title (outlet, date): address"; an English answer's German title is followed by its
+    word-for-word English, as in the sources panel."""
     where = ", ".join(x for x in (s.get("outlet"), s.get("date")) if x)
-    return f"[{s['n']}] {s.get('title') or s.get('source')}" + (f" ({where})" if where else "") \
+    gloss = " " + langs.rules("en").PHRASES["word_for_word"].format(q=s["title_english"]) if s.get("title_english") else ""
+    return f"[{s['n']}] {s.get('title') or s.get('source')}{gloss}" + (f" ({where})" if where else "") \
         + f": {s.get('url') or s.get('source')}"
 
 

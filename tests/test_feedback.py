@@ -57,6 +57,18 @@ def test_copy_text_is_plain_with_markers_and_a_source_list():
                               "Quellen:\n[1] Peskow <b>spricht</b> (RT, 2024-01-15): seeds/a.txt")
 
 
+def test_an_english_answers_copy_and_download_give_the_sources_title_word_for_word():
+    answer = _answer()
+    answer.language = "en"
+    answer.citations[0].title_english = "Peskow speaks"
+    record = ui.answer_record("Who is the Kremlin's spokesman?", answer)
+    line = "[1] Peskow <b>spricht</b> (word for word: “Peskow speaks”) (RT, 2024-01-15): seeds/a.txt"
+    assert record["copy"].endswith("Sources:\n" + line)
+    messages = [{"role": "user", "content": ui.user_html(record["question"])},
+                {"role": "assistant", "content": ui.answer_html(record["answer"], 0) + ui.actions_html(record)}]
+    assert f"**{line}**" in ui.conversation_markdown(messages)
+
+
 def test_the_record_survives_the_bubble_html_and_stays_inert():
     record = ui.answer_record("Was ist <script>x</script>?", _answer())
     bubble = ui.answer_html(record["answer"], 0) + ui.actions_html(record)
