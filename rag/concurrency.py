@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 # lexical_search may refresh the BM25 index from Chroma's change log; the index does that under its
 # own lock and swaps in the new state whole (rag/lexical.py), so it is a read here.
 _READS = frozenset({"count", "all_ids", "sources", "get", "dense", "lexical_search"})
-_LEXICAL_READS = frozenset({"search", "ids", "__len__", "document_frequency", "rarity", "term_keys"})
+_LEXICAL_READS = frozenset({"search", "ids", "__len__", "document_frequency", "rarity", "term_keys",
+                            "spelled"})
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

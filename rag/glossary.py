@@ -57,7 +57,7 @@ from .word_frequency import rarity
 
 log = logging.getLogger(__name__)
 
-_FORMAT = 4      # of the cached tables: raise it when a parse_*() function changes
+_FORMAT = 5      # of the cached tables: raise it when a parse_*() function changes
 # Annotations that may hold a semicolon ("/Gov.; Govt./", "{brach; gebrochen}"); the [labels]
 # stay until a synonym is split off, to tell which synonym they mark.
 _NESTED = re.compile(r"\{[^}]*\}|\([^)]*\)|/[^/]*/|<[^>]*>")
@@ -66,6 +66,8 @@ _EDGE = "'\"….,;:!?()„“”‚‘’ "
 MAX_GLOSS_WORDS = 3          # longer English entries are explanations, not a word's gloss
 MAX_PHRASE_WORDS = 4         # German words of a dictionary phrase glossed as a whole
 MAX_PHRASE_GLOSS_WORDS = 5   # "Bundesrepublik Deutschland" -> "Federal Republic of Germany"
+MAX_GERMAN_WORDS = 8         # German words kept per English word (`parse_german_words`)
+MAX_ENGLISH_PHRASE_WORDS = 3     # "north korea" -> "Nordkorea", "foreign ministry" -> "Außenministerium"
 _PHRASE_WORD = re.compile(r"[^\W\d_][\w-]*")     # no entries with numbers or punctuation
 # Senses a short answer should not be glossed with while another sense exists: slurs, slang,
 # colloquial, old or rare words ("Franzosen" as "frogs").
@@ -187,6 +189,29 @@ def parse_places(lines: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+def parse_german_words(lines: Iterable[str]) -> dict[str, list[str]]:
+    """English word (or phrase of up to MAX_ENGLISH_PHRASE_WORDS words) -> the single German words
+    the dictionary gives for it, in the order it lists them (a line's headword column before its
+    other forms, a column's first sense before the others, earlier lines first; at most
+    MAX_GERMAN_WORDS): "points" -> "Pointen", "Punkte" ("Pointe {f} | Pointen {pl} :: point |
+    points" comes first), "north korea" -> "Nordkorea". Every sense counts, not only the first:
+    "region" is "Gebiet" too. For an English question's BM25 query in German (rag/retrieval.py
+    `translated_query`)."""
+    ranks: dict[str, dict[str, tuple[int, int, int]]] = {}
+    for n, line in enumerate(lines):
+        for k, (de, en) in enumerate(_columns(line)):
+            german = [_ARTICLE_DE.sub("", _clean(form)) for form in _NESTED.sub(" ", de).split(";")]
+            german = [w for w in german if w.isalpha()]       # one word: no spaces, digits, dots
+            for j, sense in enumerate(_NESTED.sub(" ", en).split(";")):
+                english = _clean(sense).removeprefix("to ").lower()
+                if not german or not english or len(english.split()) > MAX_ENGLISH_PHRASE_WORDS:
+                    continue
+                seen = ranks.setdefault(english, {})
+                for w in german:
+                    seen[w] = min(seen.get(w, (k, j, n)), (k, j, n))
+    return {e: sorted(seen, key=seen.__getitem__)[:MAX_GERMAN_WORDS] for e, seen in ranks.items()}
+
+
 def _verb_forms(lines: Iterable[str]) -> Iterator[tuple[str, str, int, int]]:
     """(form without its pronoun, English without its pronoun, rank, line number) of the verb
     lines' conjugated forms: those after a pronoun, and the present and past after the two
@@ -252,6 +277,7 @@ class Glossary:
     phrases: Mapping[str, str] = field(default_factory=dict)     # `phrase_key` -> English
     verb_forms: Mapping[str, str] = field(default_factory=dict)  # "traf" -> "met" (`parse_verb_forms`)
     places: frozenset[str] = frozenset()                         # "Österreich" (`parse_places`)
+    german_words: Mapping[str, list[str]] = field(default_factory=dict)   # "region" -> [..., "Gebiet"]
     # word -> English stems (`english_stems`): the same article words are looked up for every
     # question and claim. Filled concurrently at worst with equal values, so no lock.
     _stems: dict = field(default_factory=dict, compare=False, repr=False)
@@ -500,6 +526,14 @@ class Glossary:
             found = self._stems[word] = tuple(tokenize(english, "en")) if english else ()
         return found
 
+    def german(self, english_word: str) -> list[str]:
+        """The German words for an English word (`parse_german_words`), looked up as written, then
+        without an inflection ("points" -> "point", "registered" -> "register")."""
+        low = english_word.lower()
+        forms = [low] + [low[:-len(end)] + new for end, new in langs.rules("en").INFLECTIONS
+                         if low.endswith(end) and len(low) - len(end) >= 3]
+        return next((list(self.german_words[f]) for f in forms if f in self.german_words), [])
+
     def knows(self, word: str) -> bool:
         """Whether `word` is a word of the dictionary (as a noun or otherwise), not a name."""
         return self.english(word) is not None
@@ -604,9 +638,10 @@ def load(path: Path | None) -> Glossary | None:
         return _loaded[path]
 
 
-def _read(path: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str], frozenset[str]]:
-    """The words, phrases, verb forms and places (`parse`, `parse_phrases`, `parse_verb_forms`,
-    `parse_places`) of the dictionary at `path`. Parsing the 25 MB dictionary takes seconds; the
+def _read(path: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str], frozenset[str], dict]:
+    """The words, phrases, verb forms, places and German words of English ones (`parse`,
+    `parse_phrases`, `parse_verb_forms`, `parse_places`, `parse_german_words`) of the dictionary
+    at `path`. Parsing the 25 MB dictionary takes seconds; the
     parsed tables, cached as JSON beside it, a fraction of one. The cache is keyed by the
     dictionary's size and time."""
     stat = path.stat()
@@ -615,22 +650,24 @@ def _read(path: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str], f
     try:
         data = json.loads(cache.read_text(encoding="utf-8"))
         if data.get("key") == key:
-            return data["words"], data["phrases"], data["verb_forms"], frozenset(data["places"])
+            return (data["words"], data["phrases"], data["verb_forms"], frozenset(data["places"]),
+                    data["german_words"])
     except (OSError, ValueError, KeyError):
         pass
     with open(path, encoding="utf-8", errors="replace") as f:
         lines = f.readlines()
     entries = list(_entries(lines))         # one pass over the file for both word tables
     words, phrases = _word_table(entries), _phrase_table(entries)
-    verbs, places = parse_verb_forms(lines), parse_places(lines)
+    verbs, places, german = parse_verb_forms(lines), parse_places(lines), parse_german_words(lines)
     tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps({"key": key, "words": words, "phrases": phrases, "verb_forms": verbs,
-                                   "places": sorted(places)}, ensure_ascii=False), encoding="utf-8")
+                                   "places": sorted(places), "german_words": german}, ensure_ascii=False),
+                       encoding="utf-8")
         os.replace(tmp, cache)
     except OSError as e:          # a read-only folder: parse again next time
         log.warning("glossary: could not cache %s (%s)", cache, e)
-    return words, phrases, verbs, places
+    return words, phrases, verbs, places, german
 
 
 def without_placeholders(text: str) -> str:

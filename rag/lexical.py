@@ -276,7 +276,7 @@ def _idf(n_docs: int, df: int) -> float:
 class _Keyed:
     """BM25Index.term_keys for one key function: how far the segment vocabulary is keyed."""
     columns: int = 0
-    keys: set = field(default_factory=set)
+    keys: dict = field(default_factory=dict)         # key -> the first term with it
     delta_terms: set = field(default_factory=set)    # delta terms not yet in a segment, keyed
 
 
@@ -326,17 +326,27 @@ class BM25Index:
         terms added since the last call (a removed document's terms stay: for this lookup they
         only make a name checkable), so an archive's vocabulary is keyed once, not after every
         write. Read-only for callers; membership tests are safe while another call extends it."""
+        return self._keyed(key).keys.keys()
+
+    def spelled(self, key: Callable[[str], str], value: str) -> str | None:
+        """A term the index has held whose `key(term)` is `value` (`term_keys`): how the articles
+        spell a name ("lawrow" for the key of "Lavrov"), None when they do not have it."""
+        return self._keyed(key).keys.get(value)
+
+    def _keyed(self, key: Callable[[str], str]) -> _Keyed:
         with self._keys_lock:
             done = self._keys.setdefault(key, _Keyed())
             st = self._state
             vocab = st.seg.vocab          # columns in insertion order, only ever extended
             if len(vocab) > done.columns:
-                done.keys.update(map(key, itertools.islice(vocab, done.columns, None)))
+                for term in itertools.islice(vocab, done.columns, None):
+                    done.keys.setdefault(key(term), term)
                 done.columns = len(vocab)
             fresh = [t for t in st.dpost if t not in done.delta_terms and t not in vocab]
-            done.keys.update(map(key, fresh))
+            for term in fresh:
+                done.keys.setdefault(key(term), term)
             done.delta_terms.update(fresh)
-            return done.keys
+            return done
 
     def rarity(self, term: str) -> float:
         """The term's BM25 weight over that of a term no document holds (0..1]: unlike the weight

@@ -46,12 +46,24 @@ def test_language_override_and_timings(seeded):
     assert a.passages and all(p.dense_score is not None for p in a.passages)
 
 
-def test_search_modes_differ_for_english(seeded):
-    q = "Who is the spokesman of the Kremlin?"
-    dense = [p.chunk_id for p in seeded.search(q, k=5, mode="dense")]
-    hybrid = [p.chunk_id for p in seeded.search(q, k=5, mode="hybrid")]
-    assert dense == hybrid     # BM25 is silenced for questions not in the articles' language
+def test_an_english_questions_bm25_query_is_its_words_in_german(seeded):
+    """BM25 on an English question's own words matched nothing in German articles (so it was
+    silenced); with the dictionary it searches their German words (rag/retrieval.py
+    translated_query) and takes part in the hybrid."""
+    from dataclasses import replace
+
+    from rag.retrieval import Retriever
+
+    q = "Which coastal city did Lavrov visit?"       # the articles: "Lawrow besuchte ..."
+    lexical = seeded.search(q, k=3, mode="lexical")
+    assert lexical and lexical[0].lexical_score > 0 and "Lawrow besuchte" in lexical[0].text
+    hybrid = seeded.search(q, k=5, mode="hybrid")
+    assert any(p.lexical_score for p in hybrid)
     assert seeded.search("Kremlsprecher Peskow", k=3, mode="lexical")[0].lexical_score > 0
+    # Without a dictionary BM25 stays silenced for English questions: the hybrid is dense.
+    plain = Retriever(seeded.store, seeded.embedder, replace(seeded.settings, dictionary="none"))
+    dense = [p.chunk_id for p in plain.search(q, "en", 5, mode="dense")]
+    assert [p.chunk_id for p in plain.search(q, "en", 5, mode="hybrid")] == dense
 
 
 def test_filters(seeded):

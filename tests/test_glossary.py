@@ -278,9 +278,26 @@ def test_the_parsed_table_is_cached_and_renewed_when_the_dictionary_changes(tmp_
     assert glossary._read(path)[0]["Stadt"] == "town"
     cache = json.loads((tmp_path / "de-en.glossary.json").read_text(encoding="utf-8"))
     assert cache["words"]["Stadt"] == "town" and cache["phrases"]["rot kreuz"] == "Red Cross"
+    assert cache["german_words"]["city"] == ["Stadt"]
     path.write_text(DING.replace(":: town; city", ":: city; town") + "Hafen {m} :: harbour\n", encoding="utf-8")
     words = glossary._read(path)[0]
     assert words["Stadt"] == "city" and words["Hafen"] == "harbour"
+
+
+def test_an_english_word_has_the_german_words_the_dictionary_gives_for_it_in_its_order(tmp_path):
+    g = table(tmp_path, DING + "Gebiet {n}; Bereich {m} | Gebiete {pl} :: area; region | areas\n"
+                              "Region {f} | Regionen {pl} :: region | regions\n"
+                              "registrieren; eintragen {vt} | registrierte :: to register | registered\n")
+    # Every sense counts ("region" is the second of "Gebiet"); a headword column before the other
+    # forms, a first sense before a second, an earlier line first; one word on either side.
+    assert g.german("region") == ["Region", "Gebiet", "Bereich"]
+    assert g.german("frogs") == ["Franzosen", "Froschfresser"]
+    assert g.german("French") == [] and g.german("United") == []       # "the French", "United States"
+    assert g.german("town") == ["Stadt"] and g.german("cities") == ["Städte"]
+    # An inflected English word is looked up without its ending.
+    assert g.german("regions") == ["Regionen"] and g.german("areas") == ["Gebiete"]
+    assert g.german("registering") == ["registrieren", "eintragen"] and g.german("crosses") == ["Kreuze"]
+    assert g.german("lived") == ["leben"] and g.german("Kuchen") == []
 
 
 def test_without_a_dictionary_there_is_no_glossary(tmp_path, caplog):

@@ -99,6 +99,8 @@ def test_term_keys_follow_adds_merges_and_rebuilds():
     keys = index.term_keys(str.upper)
     assert {"SCHOIGU", "PESKOW", "KIRBY", "SACHAROWA", "LAWROW"} <= keys
     assert len(index._state.seg.ids) > 1
+    # The term behind a key: how the articles spell a name.
+    assert index.spelled(str.upper, "SCHOIGU") == "schoigu" and index.spelled(str.upper, "SHOIGU") is None
     index.rebuild({"x": "Nebensja spricht"})
     assert index.term_keys(str.upper) == {t.upper() for t in tokenize("Nebensja spricht")}
     index.clear()

@@ -33,6 +33,8 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--questions", type=int, default=None,
                    help="XQuAD questions per language for retrieval (default: all 1,190)")
     p.add_argument("--k", type=int, default=10, help="passages per question for retrieval")
+    p.add_argument("--split", default="all", choices=("all", "dev", "test"),
+                   help="retrieval: the XQuAD questions of these articles only (docs/eval.md, 'Dev and test')")
     p.add_argument("--no-distractors", action="store_true", help="skip retrieval with 10kGNAD distractors")
     p.add_argument("--no-in-articles", action="store_true",
                    help="skip retrieval with each XQuAD paragraph placed at the end of a 10kGNAD article")
@@ -237,10 +239,11 @@ def run_retrieval(r: Run) -> None:
     args = r.args
     meta = r.section_meta()
     xq = r.xquad
-    questions = {lang: data.subset(qs, args.questions) for lang, qs in xq.questions.items()}
+    of_split = {lang: [q for q in qs if args.split in ("all", data.split_of(q))] for lang, qs in xq.questions.items()}
+    questions = {lang: data.subset(qs, args.questions) for lang, qs in of_split.items()}
     xfiles = r.xquad_files()
     docs = data.xquad_docs(xq.paragraphs)
-    section: dict = {"meta": meta, "k": args.k,
+    section: dict = {"meta": meta, "k": args.k, "split": args.split,
                      "questions": {lang: len(qs) for lang, qs in questions.items()},
                      "question_ids": {lang: [q.id for q in qs] for lang, qs in questions.items()}
                      if args.questions else "all",
@@ -274,7 +277,7 @@ def run_retrieval(r: Run) -> None:
         qs = questions
         if name != "xquad" and args.distractor_questions:
             qs = {lang: data.subset(q, min(args.distractor_questions, args.questions or 10**9))
-                  for lang, q in xq.questions.items()}
+                  for lang, q in of_split.items()}
             section["questions_" + name] = {lang: len(q) for lang, q in qs.items()}
         def keep(run_, name=name):
             section["runs"].append(run_.summary())

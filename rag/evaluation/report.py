@@ -370,12 +370,17 @@ def render(results: dict, out: Path) -> str:
     return "\n".join(lines)
 
 
+def _split_words(split: str) -> str:
+    return "" if split == "all" else f", of the {split} articles only (docs/eval.md, \"Dev and test\")"
+
+
 def retrieval_section(ret: dict, out: Path) -> list[str]:
     lines = ["## 1. Retrieval on XQuAD", ""]
     q = ret["questions"]
     lines.append(f"Corpus: the 240 German XQuAD paragraphs, one file each (title line + paragraph). "
                  f"Questions: {q.get('de', 0)} German (de→de) and {q.get('en', 0)} English (en→de, same "
-                 f"ids){' — a fixed subset' if ret.get('question_ids') != 'all' else ''}. "
+                 f"ids){' — a fixed subset' if ret.get('question_ids') != 'all' else ''}"
+                 f"{_split_words(ret.get('split', 'all'))}. "
                  f"Every retriever returns k={ret['k']} passages; passages are mapped to their paragraph "
                  f"and a paragraph counts once, at its best rank. Latency is per question and includes "
                  f"embedding the question.")

@@ -70,6 +70,11 @@ HINTS = {"who", "what", "where", "when", "why", "which", "how", "is", "are", "th
          "not", "has", "have", "with", "of", "many", "did", "does", "said", "about", "for",
          "was", "were", "according", "do", "to", "on", "at", "by", "from",
          "he", "she", "they", "it", "this", "that", "there", "year", "whom", "whose"}
+# Endings an English question's word may carry that its dictionary entry lacks, each with what
+# replaces it, tried in order after the word as written ("points" -> "point", "registered" ->
+# "register", "carried" -> "carry"): rag/retrieval.py looks the word up in German through them.
+INFLECTIONS = (("s", ""), ("es", ""), ("ies", "y"), ("ed", ""), ("d", ""), ("ied", "y"), ("ing", ""),
+               ("ing", "e"))
 # Words that make a phrase quoted from a German article English (a title, a name: "The Talons of
 # Weng-Chiang", "Executive Vice President of Football Operations"): none is a German word, so
 # rag/glossary.py keeps such a phrase as written instead of glossing its words as German.
