@@ -27,7 +27,9 @@ RETRIEVAL_MIN = {
 HYBRID_VS_DENSE_EPS = 0.01
 
 # The learned reader on the test half of the seed gold set (eval/gold/seeds-test.jsonl, 28
-# questions), same run as MEASURED_ANSWERS: contains 0.667, citation precision 0.810, language
+# questions), same run as MEASURED_ANSWERS (commit d85b55c): contains 0.667, citation precision
+# 0.786, abstention 1.0 / 0.714. Before: citation
+# precision 0.810, language
 # match 1.0, abstention precision 1.0, recall 0.714 (retrained with the glossed similarity, chosen
 # on dev: one German answer fewer, one unanswerable question more declined; contains 0.714,
 # citation precision 0.762 and recall 0.571 before; so contains keeps its threshold, citation
@@ -147,11 +149,22 @@ XQUAD_ANSWER_QUESTIONS = 80
 # glosses (no retrain): English abstention 0.814 / 0.467 -> 0.857 / 0.480, 5.3 -> 4.0 % declined
 # (five decisions near the threshold: two answerable questions now answered, one more
 # unanswerable declined, net), every other figure the same (README "What changed last").
+# English questions searched by BM25 in German words too (rag/retrieval.py translated_query) and
+# the models retrained on passages retrieved that way (commit d85b55c, chosen on dev; README "What
+# changed last"): English abstention 0.857 / 0.480 -> 0.865 / 0.600, 4.0 -> 4.7 % declined,
+# contains 0.467 -> 0.460, F1 0.326 -> 0.324; German (retrieved as before) contains 0.880 ->
+# 0.873, F1 0.555 -> 0.537, abstention 0.927 / 0.680 -> 0.926 / 0.667: a retrain's spread.
 MEASURED_ANSWERS = {
-    ("de", "contains"): 0.880, ("de", "f1"): 0.555, ("de", "abstention_precision"): 0.927,
-    ("de", "abstention_recall"): 0.680, ("en", "contains"): 0.467, ("en", "f1"): 0.326,
-    ("en", "abstention_precision"): 0.857, ("en", "abstention_recall"): 0.480,
+    ("de", "contains"): 0.873, ("de", "f1"): 0.537, ("de", "abstention_precision"): 0.926,
+    ("de", "abstention_recall"): 0.667, ("en", "contains"): 0.460, ("en", "f1"): 0.324,
+    ("en", "abstention_precision"): 0.865, ("en", "abstention_recall"): 0.600,
 }
+# The gate's own subset after that change: de contains 0.900, F1 0.590, abstention P 0.926 / R
+# 0.625, 2.5 % declined; en contains 0.475 (0.362 without the word for word), F1 0.371, P 0.833 /
+# R 0.500, 5.0 % declined (before: de 0.912 / 0.610 / 0.929 / 0.650; en 0.463 (0.338) / 0.356 /
+# 0.842 / 0.400, 3.7 %). English abstention recall goes up (0.35 -> 0.45), so do English F1
+# (0.33 -> 0.35) and contains without the word for word (0.32 -> 0.34); the German thresholds
+# stay (each still met).
 # The gate's own subset after that change: en abstention P 0.762 -> 0.842, R 0.400, 6.2 -> 3.7 %
 # declined (two of 80 answerable questions), the rest unchanged. English abstention precision
 # goes up (0.72 -> 0.78, a question's room below the measurement) and the declined rate down
@@ -184,9 +197,9 @@ MEASURED_ANSWERS = {
 # threshold went up or stayed.
 XQUAD_ANSWER_MIN = {
     ("de", "contains"): 0.87, ("de", "f1"): 0.58, ("de", "abstention_precision"): 0.88,
-    ("de", "abstention_recall"): 0.62, ("en", "contains"): 0.44, ("en", "f1"): 0.33,
-    ("en", "abstention_precision"): 0.78, ("en", "abstention_recall"): 0.35,
-    ("de", "contains_without_glosses"): 0.87, ("en", "contains_without_glosses"): 0.32,
+    ("de", "abstention_recall"): 0.62, ("en", "contains"): 0.44, ("en", "f1"): 0.35,
+    ("en", "abstention_precision"): 0.78, ("en", "abstention_recall"): 0.45,
+    ("de", "contains_without_glosses"): 0.87, ("en", "contains_without_glosses"): 0.34,
 }
 XQUAD_FALSE_ABSTENTION_MAX = {"de": 0.06, "en": 0.06}
 
