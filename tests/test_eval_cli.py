@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,8 +91,12 @@ def test_full_run_writes_results_report_and_plots(full_run):
     assert set(results) >= {"bench", "retrieval", "answers", "settings"}
     report = (out / "report.md").read_text(encoding="utf-8")
     for heading in ("## 1. Retrieval on XQuAD", "Acceptance comparisons", "python -m rag eval --out",
-                    "LLM answer kept", "gold:gold.jsonl, llm: Every answer is the LLM's own"):
+                    "LLM answer kept"):
         assert heading in report
+    # The LLM mode's line says how many answers are the LLM's own (the scripted model quotes a
+    # German sentence, which an English question may not keep: then it names the notice).
+    assert re.search(r"gold:gold\.jsonl, llm: (Every answer is the LLM's own|\d of 4 answers fell back "
+                     r"to the extractive answer: \d × “The language model did not answer in English)", report)
     for png in ("recall_at_k_xquad.png", "recall_at_k_xquad_10kgnad.png", "recall_at_k_xquad-in-articles.png",
                 "latency_vs_size.png"):
         assert (out / png).stat().st_size > 1000, png
@@ -172,8 +177,14 @@ def test_answers_in_both_modes_on_the_user_gold_file(full_run):
     ceilings = ans["ceilings"]
     assert ceilings["xquad-en, every test question"]["n"] > ceilings["xquad-en"]["n"] > 0
     assert ceilings["xquad-en, every dev question"]["n"] > 0
-    assert runs[("gold:gold.jsonl", "llm")]["answer_modes_seen"] == ["llm:scripted"]
-    assert runs[("gold:gold.jsonl", "llm")]["summary"]["generated"] == 1.0
+    assert "llm:scripted" in runs[("gold:gold.jsonl", "llm")]["answer_modes_seen"]
+    # Every gold question went to the LLM. The scripted model quotes a German sentence of the
+    # passages it is given; an English answer that reads as German falls back to the extractive
+    # one with the language notice (which English questions that hits depends on the passages).
+    llm = {x["id"]: x for x in ans["records"]["gold:gold.jsonl/llm"]}
+    assert all(x["mode"] == "llm:scripted" or "did not answer in English" in x["notice"] for x in llm.values())
+    assert llm["de-1"]["mode"] == llm["de-1b"]["mode"] == "llm:scripted"
+    assert runs[("gold:gold.jsonl", "llm")]["summary"]["generated"] >= 0.5
     assert runs[("gold:gold.jsonl", "extractive")]["summary"]["generated"] == 0.0
     assert requests > 0
     extractive = {x["id"]: x for x in ans["records"]["gold:gold.jsonl/extractive"]}
