@@ -16,6 +16,7 @@ from pathlib import PurePath
 from urllib.parse import urlsplit
 
 from rag import lang as langs
+from rag.render import word_for_word_note
 
 # Markdown (emphasis, links, headings, code, tables, strikethrough), KaTeX ($) and the template
 # syntax of gr.HTML (${...}, {{...}}).
@@ -445,7 +446,8 @@ def _source_line(s: dict) -> str:
     """"[n] title (outlet, date): address"; an English answer's German title is followed by its
     word-for-word English, as in the sources panel."""
     where = ", ".join(x for x in (s.get("outlet"), s.get("date")) if x)
-    gloss = " " + langs.rules("en").PHRASES["word_for_word"].format(q=s["title_english"]) if s.get("title_english") else ""
+    note = word_for_word_note(s.get("title_english", ""), "en")
+    gloss = f" {note}" if note else ""
     return f"[{s['n']}] {s.get('title') or s.get('source')}{gloss}" + (f" ({where})" if where else "") \
         + f": {s.get('url') or s.get('source')}"
 

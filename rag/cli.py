@@ -134,7 +134,7 @@ def _open(args):
 
 
 def _print_answer(answer, text_shown: bool = False) -> None:
-    from .lang import rules
+    from .render import word_for_word_note
 
     if not text_shown:
         print(answer.text)
@@ -145,8 +145,9 @@ def _print_answer(answer, text_shown: bool = False) -> None:
         for c in answer.citations:
             where = " · ".join(x for x in (c.outlet, c.date) if x)
             print(f"[{c.n}] {c.title}" + (f" ({where})" if where else ""))
-            if c.title_english:
-                print(f"    {rules(answer.language).PHRASES['word_for_word'].format(q=c.title_english)}")
+            note = word_for_word_note(c.title_english, answer.language)
+            if note:
+                print(f"    {note}")
             print(f"    {c.source}:{c.start}-{c.end}")
     elif answer.passages:
         print()

@@ -33,7 +33,7 @@ from .glossary import without_placeholders
 from .lexical import tokenize
 from .reader_features import (SENTENCE_FEATURES, Features, featurize, names_nothing, repeats_question,
                               span_features, span_fits)
-from .render import lead_with, short_answer, word_for_word
+from .render import lead_with, short_answer, word_for_word, word_for_word_note
 from .spans import date_only, whole_date, with_unit
 from .results import Citation, Passage
 from .settings import Settings
@@ -352,9 +352,9 @@ def _word_for_word(quote: str, lang: str, glossary=None) -> str:
     is installed: the quote's words glossed one by one, so a reader without German can follow it
     (a rough aid, marked as such; the German quote stays the evidence). Nothing when no word of
     the quote changes."""
-    phrase = langs.rules(lang).PHRASES["word_for_word"]
-    english = word_for_word(quote, glossary) if phrase else ""
-    return f" {phrase.format(q=english)}" if english else ""
+    wanted = bool(langs.rules(lang).PHRASES["word_for_word"])   # not for a German reader
+    note = word_for_word_note(word_for_word(quote, glossary) if wanted else "", lang)
+    return f" {note}" if note else ""
 
 
 def _short_for(short: str, lang: str, glossary=None) -> str:

@@ -118,6 +118,13 @@ def sentence_in_english(sentence: str, glossary) -> str:
 _OPEN, _CLOSE = "([„“‚‘\"»«", ")]“”‘’\"«»,;:.!?"
 
 
+def word_for_word_note(english: str, lang: str) -> str:
+    """"(word for word: “...”)" around `english` in `lang` (PHRASES["word_for_word"]); "" when
+    there is no English or `lang` has no such note (a German reader reads the German)."""
+    phrase = langs.rules(lang).PHRASES["word_for_word"]
+    return phrase.format(q=english) if english and phrase else ""
+
+
 def word_for_word(text: str, glossary) -> str:
     """`sentence_in_english(text)` for an English reader of German words (a quote, an article's
     title); "" without a dictionary, or when it changes no word (a name, a title in English)."""

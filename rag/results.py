@@ -70,7 +70,7 @@ class Citation:
     # None for extractive answers, whose quotes are the answer.
     score: float | None = None
     # An English answer: the article's German title word for word (rag/render.py
-    # sentence_in_english), so a reader without German knows what the source is; "" otherwise.
+    # word_for_word), so a reader without German knows what the source is; "" otherwise.
     title_english: str = ""
 
     def to_dict(self) -> dict:

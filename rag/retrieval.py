@@ -90,26 +90,26 @@ def translated_query(question: str, glossary, known: Callable[[str], bool],
     through the dictionary did no better in a first trial), weight 0.3 (0.5 to 1.0 lower), phrases
     (without them, and without names respelled and possessives dropped: R@1 86.8 and 79.2 %)."""
     stop = stopwords("en")
+    held = lambda english: [w for w in glossary.german(english) if known(w)][:per_word]
     words, out, i = [_POSSESSIVE.sub("", w) for w in _WORD.findall(question)], [], 0
     while i < len(words):
-        size, german = _longest_phrase(words, i, glossary, known, per_word)
-        if not german and words[i].lower() not in stop:
-            german = [] if any(ch.isdigit() for ch in words[i]) else \
-                [w for w in glossary.german(words[i]) if known(w)][:per_word]
-            if not german and any(ch.isdigit() for ch in words[i]):
-                german = [words[i]]
-            elif not german and words[i][:1].isupper():
-                german = [spelling(words[i])]       # a name
+        size, german = _longest_phrase(words, i, held)
+        word = words[i]
+        if not german and word.lower() not in stop:
+            if any(ch.isdigit() for ch in word):
+                german = [word]
+            else:
+                german = held(word) or ([spelling(word)] if word[:1].isupper() else [])   # a name
         out += german
         i += size
     return " ".join(out)
 
 
-def _longest_phrase(words: list[str], i: int, glossary, known, per_word: int) -> tuple[int, list[str]]:
+def _longest_phrase(words: list[str], i: int, held: Callable[[str], list[str]]) -> tuple[int, list[str]]:
     """(words taken, German words) of the longest dictionary phrase starting at words[i] whose
-    German the articles hold; (1, []) when there is none."""
+    German the articles hold (`held`); (1, []) when there is none."""
     for size in range(min(glossaries.MAX_ENGLISH_PHRASE_WORDS, len(words) - i), 1, -1):
-        german = [w for w in glossary.german(" ".join(words[i:i + size])) if known(w)][:per_word]
+        german = held(" ".join(words[i:i + size]))
         if german:
             return size, german
     return 1, []

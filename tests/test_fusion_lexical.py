@@ -39,7 +39,8 @@ def test_an_english_question_becomes_a_german_bm25_query_of_words_the_articles_h
     assert translated_query("Whom did Lavrov's soldiers meet?", g, held.__contains__,
                             lambda name: spelling(name, name)) == "lawrow Soldat Krieger"
     # A phrase the dictionary has is one German word, which BM25 would miss word by word.
-    assert translated_query("Did North Korea expel soldiers?", g, held.__contains__) == "Nordkorea vertreiben Soldat Krieger"
+    assert translated_query("Did North Korea expel soldiers?", g, held.__contains__) == \
+        "Nordkorea vertreiben Soldat Krieger"
 
 
 def test_german_tokenizer_stems_and_drops_stopwords():
