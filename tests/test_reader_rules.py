@@ -361,6 +361,24 @@ def test_a_name_the_question_names_is_not_the_short_answer():
     assert best_span(Reading(f, np.ones(1), np.array([0.9]), np.zeros(1)), frozenset()) == 0
 
 
+def test_a_near_tie_goes_to_the_name_set_after_the_question_word():
+    from rag.reader import APPOSITION_TIE, Reading, best_span
+    from rag.reader_features import Features
+
+    text = "Zum Treffen zwischen Putin und Choe sagte Kremlsprecher Dmitri Peskow, es sei möglich."
+    question = "Who is the spokesman of the Kremlin?"
+    s, spans = _sentence(text, question, cross_language=True)
+    f = Features(question, "who", [s], np.zeros((1, 1)))
+    f.spans = [spans["Putin und Choe"], spans["Dmitri Peskow"]]
+    # The scores one machine gave: a tie by rounding, which the apposition breaks.
+    assert best_span(Reading(f, np.ones(1), np.array([0.7943, 0.7940]), np.zeros(1)), frozenset()) == 1
+    # A clear lead stands, and other kinds of question keep the ranker's choice.
+    clear = np.array([0.7940 + 2 * APPOSITION_TIE, 0.7940])
+    assert best_span(Reading(f, np.ones(1), clear, np.zeros(1)), frozenset()) == 0
+    f.kind = "what"
+    assert best_span(Reading(f, np.ones(1), np.array([0.7943, 0.7940]), np.zeros(1)), frozenset()) == 0
+
+
 def test_a_who_or_where_question_gets_no_short_answer_that_names_no_one_and_nowhere():
     from types import SimpleNamespace
     from rag.reader import Reading, _choose
