@@ -48,10 +48,10 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 from . import lang as langs
-from .lexical import function_words, tokenize
+from .lexical import function_words, stopwords, tokenize
 from .text import without_ending
 from .word_frequency import rarity
 
@@ -529,10 +529,14 @@ class Glossary:
     def german(self, english_word: str) -> list[str]:
         """The German words for an English word (`parse_german_words`), looked up as written, then
         without an inflection ("points" -> "point", "registered" -> "register")."""
-        low = english_word.lower()
-        forms = [low] + [low[:-len(end)] + new for end, new in langs.rules("en").INFLECTIONS
-                         if low.endswith(end) and len(low) - len(end) >= 3]
+        forms = _english_forms(english_word)
         return next((list(self.german_words[f]) for f in forms if f in self.german_words), [])
+
+    def german_forms(self, english_word: str) -> list[str]:
+        """The German words for an English word as written and for each form without an
+        inflection, all of them: "received" is an adjective ("allgemein", "gängig") and, as
+        "receive", a verb ("empfangen"); `german` takes the first form the dictionary has."""
+        return list(dict.fromkeys(w for f in _english_forms(english_word) for w in self.german_words.get(f, ())))
 
     def knows(self, word: str) -> bool:
         """Whether `word` is a word of the dictionary (as a noun or otherwise), not a name."""
@@ -668,6 +672,54 @@ def _read(path: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str], f
     except OSError as e:          # a read-only folder: parse again next time
         log.warning("glossary: could not cache %s (%s)", cache, e)
     return words, phrases, verbs, places, german
+
+
+def _english_forms(english_word: str) -> list[str]:
+    """An English word in lower case, then the forms without each inflection it may carry."""
+    low = english_word.lower()
+    return [low] + [low[:-len(end)] + new for end, new in langs.rules("en").INFLECTIONS
+                    if low.endswith(end) and len(low) - len(end) >= 3]
+
+
+_QUESTION_WORD = re.compile(r"[^\W_][\w'’-]*")
+_POSSESSIVE = re.compile(r"['’]s?$")
+
+
+def german_terms(question: str, held: Callable[[str], list[str]],
+                 spelling: Callable[[str], str] = str) -> list[tuple[str, list[str]]]:
+    """(English phrase or word, its German words) for an English question, in order: the longest
+    dictionary phrase at each word first (up to MAX_ENGLISH_PHRASE_WORDS words: "North Korea" ->
+    "Nordkorea"), else the content word's German words (`held(english)`: a Glossary's `german`
+    or `german_forms`, as many as the caller wants), a number as written, a capitalised word
+    without German words spelled by `spelling` (a name; "" leaves it out). A possessive "'s" goes
+    first; stopwords and words with no German words are left out. Retrieval's BM25 query
+    (rag/retrieval.py `translated_query`) and the reader's question terms (rag/reader_features.py)
+    read it."""
+    stop = stopwords("en")
+    words, out, i = [_POSSESSIVE.sub("", w) for w in _QUESTION_WORD.findall(question)], [], 0
+    while i < len(words):
+        size, german = _longest_phrase(words, i, held)
+        word = words[i]
+        if not german and word.lower() not in stop:
+            if any(ch.isdigit() for ch in word):
+                german = [word]
+            else:
+                german = held(word) or ([spelling(word)] if word[:1].isupper() else [])   # a name
+        german = [w for w in german if w]
+        if german:
+            out.append((" ".join(words[i:i + size]), german))
+        i += size
+    return out
+
+
+def _longest_phrase(words: list[str], i: int, held: Callable[[str], list[str]]) -> tuple[int, list[str]]:
+    """(words taken, German words) of the longest dictionary phrase starting at words[i] whose
+    German `held` gives; (1, []) when there is none."""
+    for size in range(min(MAX_ENGLISH_PHRASE_WORDS, len(words) - i), 1, -1):
+        german = held(" ".join(words[i:i + size]))
+        if german:
+            return size, german
+    return 1, []
 
 
 def without_placeholders(text: str) -> str:

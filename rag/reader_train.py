@@ -445,6 +445,23 @@ def save(result: dict, folder: Path, meta: dict) -> None:
     (folder / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+NO_MODELS_TO_KEEP = ("{folder} holds no reader models to keep; train them all first (without "
+                     "--answerability-only).")
+
+
+def save_answerability(result: dict, folder: Path, command: str) -> None:
+    """Replace only the answerability model and its thresholds in `folder` (`--answerability-only`);
+    the sentence and span models, the span head and their meta stay."""
+    meta_path = folder / "meta.json"
+    if not meta_path.exists():
+        raise RagError(NO_MODELS_TO_KEEP.format(folder=folder))
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    result["answerable"].save(folder / "answerable.npz")
+    meta.update(answerable_threshold=result["answerable_threshold"], out_of_fold_abstention=result["oof"],
+                answerable_features=ANSWERABLE_FEATURES, answerability_command=command)
+    meta_path.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     from .embedding import Embedder, span_model_path
     from .evaluation import data
@@ -463,6 +480,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--english-sentences", action="store_true",
                     help="also train the span head on the answers' sentences in the English paragraphs "
                          "(translate-train; better on dev, worse on the test articles)")
+    ap.add_argument("--answerability-only", action="store_true",
+                    help="replace only the answerability model and its thresholds in --out, keeping the "
+                         "sentence and span models: for a change to answerability's features, whose "
+                         "effect a full retrain's spread would blur (README)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import lightgbm
@@ -472,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         data.load_xquad(args.xquad)
+        if args.answerability_only and not (args.out / "meta.json").exists():
+            raise RagError(NO_MODELS_TO_KEEP.format(folder=args.out))
     except RagError as e:
         log.error("%s", e)
         return 2
@@ -502,7 +525,14 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         meta["cloze"] = {"head_items": len(extra), "source": "10kGNAD (tblock/10kGNAD, CC BY-NC-SA 4.0) "
                          f"test.csv, from article {CLOZE_FIRST_ARTICLE + 1} on"}
-    save(result, args.out, meta)
+    if args.answerability_only:
+        try:
+            save_answerability(result, args.out, meta["command"] + " --answerability-only")
+        except RagError as e:
+            log.error("%s", e)
+            return 2
+    else:
+        save(result, args.out, meta)
     log.info("saved to %s; abstention thresholds %s, span threshold %.3f, out-of-fold %s", args.out,
              result["answerable_threshold"], result["span_threshold"], result["oof"])
     return 0

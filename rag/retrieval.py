@@ -4,7 +4,6 @@ language. An English question's BM25 query is its words in German, from the dict
 from __future__ import annotations
 
 import json
-import re
 from typing import Callable
 
 import numpy as np
@@ -13,7 +12,7 @@ from . import glossary as glossaries
 from .checkable import name_key
 from .embedding import Embedder
 from .fusion import lexical_weight, rrf
-from .lexical import stopwords, tokenize
+from .lexical import tokenize
 from .results import Passage, RagError
 from .settings import Settings
 from .store import ChunkStore
@@ -67,8 +66,6 @@ def build_filter(outlet: str = "", date_from: str = "", date_to: str = "") -> di
     return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
-_WORD = re.compile(r"[^\W_][\w'’-]*")
-_POSSESSIVE = re.compile(r"['’]s?$")
 TRANSLATIONS_PER_WORD = 2
 
 
@@ -89,30 +86,8 @@ def translated_query(question: str, glossary, known: Callable[[str], bool],
     two German words a word (one or three, the German words by frequency or by a round trip
     through the dictionary did no better in a first trial), weight 0.3 (0.5 to 1.0 lower), phrases
     (without them, and without names respelled and possessives dropped: R@1 86.8 and 79.2 %)."""
-    stop = stopwords("en")
     held = lambda english: [w for w in glossary.german(english) if known(w)][:per_word]
-    words, out, i = [_POSSESSIVE.sub("", w) for w in _WORD.findall(question)], [], 0
-    while i < len(words):
-        size, german = _longest_phrase(words, i, held)
-        word = words[i]
-        if not german and word.lower() not in stop:
-            if any(ch.isdigit() for ch in word):
-                german = [word]
-            else:
-                german = held(word) or ([spelling(word)] if word[:1].isupper() else [])   # a name
-        out += german
-        i += size
-    return " ".join(out)
-
-
-def _longest_phrase(words: list[str], i: int, held: Callable[[str], list[str]]) -> tuple[int, list[str]]:
-    """(words taken, German words) of the longest dictionary phrase starting at words[i] whose
-    German the articles hold (`held`); (1, []) when there is none."""
-    for size in range(min(glossaries.MAX_ENGLISH_PHRASE_WORDS, len(words) - i), 1, -1):
-        german = held(" ".join(words[i:i + size]))
-        if german:
-            return size, german
-    return 1, []
+    return " ".join(w for _, german in glossaries.german_terms(question, held, spelling) for w in german)
 
 
 class Retriever:

@@ -27,8 +27,12 @@ RETRIEVAL_MIN = {
 HYBRID_VS_DENSE_EPS = 0.01
 
 # The learned reader on the test half of the seed gold set (eval/gold/seeds-test.jsonl, 28
-# questions), same run as MEASURED_ANSWERS (commit d85b55c): contains 0.667, citation precision
-# 0.786, abstention 1.0 / 0.714. Before: citation precision 0.810, language match 1.0,
+# questions), same run as MEASURED_ANSWERS (answerability reading English words through the
+# dictionary, commit after dd7f840): contains 0.667, citation precision 0.825, abstention 0.833 /
+# 0.714 (one answerable English question declined that was answered wrongly before: "Who is
+# Russia's envoy to the United Nations?", "Sergej Lawrow."; the old code with its answerability
+# model retrained on this machine declines it too). Before (commit d85b55c): contains 0.667,
+# citation precision 0.786, abstention 1.0 / 0.714. Before: citation precision 0.810, language match 1.0,
 # abstention precision 1.0, recall 0.714 (retrained with the glossed similarity, chosen
 # on dev: one German answer fewer, one unanswerable question more declined; contains 0.714,
 # citation precision 0.762 and recall 0.571 before; so contains keeps its threshold, citation
@@ -153,11 +157,29 @@ XQUAD_ANSWER_QUESTIONS = 80
 # changed last"): English abstention 0.857 / 0.480 -> 0.865 / 0.600, 4.0 -> 4.7 % declined,
 # contains 0.467 -> 0.460, F1 0.326 -> 0.324; German (retrieved as before) contains 0.880 ->
 # 0.873, F1 0.555 -> 0.537, abstention 0.927 / 0.680 -> 0.926 / 0.667: a retrain's spread.
+# The answerability model reads an English question's words through their German words
+# (rag/reader_features.py question_terms) and only it was retrained (`python -m rag train-reader
+# --answerability-only`, chosen on dev; README "What changed last"). The same command on one
+# machine, this code against dd7f840: English contains 0.467 -> 0.487, F1 0.324 -> 0.328,
+# abstention 0.857 / 0.560 -> 0.893 / 0.667, 4.7 -> 4.0 % declined; German (its question terms
+# unchanged) contains 0.873 -> 0.860, F1 0.532 both, abstention 0.927 / 0.680 -> 0.895 / 0.680,
+# 2.7 -> 4.0 % declined. dd7f840's code with only its answerability retrained the same way: German
+# 0.867 / 0.525 / 0.906 / 0.640, English 0.453 / 0.317 / 0.814 / 0.640, 7.3 % declined.
 MEASURED_ANSWERS = {
-    ("de", "contains"): 0.873, ("de", "f1"): 0.537, ("de", "abstention_precision"): 0.926,
-    ("de", "abstention_recall"): 0.667, ("en", "contains"): 0.460, ("en", "f1"): 0.324,
-    ("en", "abstention_precision"): 0.865, ("en", "abstention_recall"): 0.600,
+    ("de", "contains"): 0.860, ("de", "f1"): 0.532, ("de", "abstention_precision"): 0.895,
+    ("de", "abstention_recall"): 0.680, ("en", "contains"): 0.487, ("en", "f1"): 0.328,
+    ("en", "abstention_precision"): 0.893, ("en", "abstention_recall"): 0.667,
 }
+# The gate's own subset after that change (one machine, one after the other): de contains 0.887,
+# F1 0.590, abstention P 0.889 / R 0.600, 3.8 % declined; en contains 0.500 (0.388 without the
+# word for word), F1 0.376, P 0.889 / R 0.600, 3.8 % declined (before: de 0.900 / 0.590 / 0.929
+# / 0.650, 2.5 %; en 0.475 (0.362) / 0.366 / 0.818 / 0.450, 5.0 %; dd7f840's code with only its
+# answerability retrained: de 0.900 / 0.590 / 0.920 / 0.575, 2.5 %; en 0.450 (0.338) / 0.354 /
+# 0.750 / 0.525, 8.8 %). The English thresholds go up (contains 0.44 -> 0.47, without the word
+# for word 0.34 -> 0.36, F1 0.35 -> 0.36, abstention P 0.78 -> 0.85, R 0.45 -> 0.57). German
+# abstention recall (0.62 -> 0.57) and precision (0.88 -> 0.85) follow the retrain down, with one
+# question's room each: German questions' features did not change, and the retrain of the old
+# code alone lowers German recall further (0.575).
 # The gate's own subset after that change: de contains 0.900, F1 0.590, abstention P 0.926 / R
 # 0.625, 2.5 % declined; en contains 0.475 (0.362 without the word for word), F1 0.371, P 0.833 /
 # R 0.500, 5.0 % declined (before: de 0.912 / 0.610 / 0.929 / 0.650; en 0.463 (0.338) / 0.356 /
@@ -195,10 +217,10 @@ MEASURED_ANSWERS = {
 # unanswerable ones here, so that threshold went down (0.33 -> 0.25); every other XQuAD
 # threshold went up or stayed.
 XQUAD_ANSWER_MIN = {
-    ("de", "contains"): 0.87, ("de", "f1"): 0.58, ("de", "abstention_precision"): 0.88,
-    ("de", "abstention_recall"): 0.62, ("en", "contains"): 0.44, ("en", "f1"): 0.35,
-    ("en", "abstention_precision"): 0.78, ("en", "abstention_recall"): 0.45,
-    ("de", "contains_without_glosses"): 0.87, ("en", "contains_without_glosses"): 0.34,
+    ("de", "contains"): 0.87, ("de", "f1"): 0.58, ("de", "abstention_precision"): 0.85,
+    ("de", "abstention_recall"): 0.57, ("en", "contains"): 0.47, ("en", "f1"): 0.36,
+    ("en", "abstention_precision"): 0.85, ("en", "abstention_recall"): 0.57,
+    ("de", "contains_without_glosses"): 0.87, ("en", "contains_without_glosses"): 0.36,
 }
 XQUAD_FALSE_ABSTENTION_MAX = {"de": 0.06, "en": 0.06}
 

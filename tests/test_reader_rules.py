@@ -503,6 +503,61 @@ def test_answerability_sees_the_rarest_question_word_the_passage_lacks():
                                    "Pjöngjang hat drei Millionen Einwohner.") == [0.0, 0.0, 0.0]
 
 
+def test_answerability_reads_an_english_question_word_through_its_german_words():
+    """Tokenized as German, "wife" and "visited" matched nothing in a German passage: every word of
+    an English question counted as missing, answerable or not. Through the dictionary a word is
+    held by any of its German words, and the one no passage of the articles has weighs most."""
+    from rag.glossary import Glossary
+    from rag.lexical import BM25Index
+    from rag.reader import question_weight_missing
+    from rag.reader_features import question_terms
+
+    g = Glossary({}, german_words={"wife": ["Frau", "Ehefrau", "Gattin"], "visited": ["besuchte", "besucht"],
+                                   "north korea": ["Nordkorea"], "pyongyang": ["Pjöngjang"]})
+    index = BM25Index()
+    for i, text in enumerate(["Lawrow besuchte Pjöngjang.", "Lawrow besuchte Nordkorea.", "Kim empfing Lawrow.",
+                              "Die Frau des Botschafters sprach."]):
+        index.add(f"d{i}", text)
+    weights, groups = question_terms("Whose wife visited North Korea's Pyongyang, Lavrov's?", True, "de",
+                                     index.rarity, g)
+    assert set(weights) == {"wife", "visited", "north korea", "pyongyang"}    # no name: compared elsewhere
+    assert "ehefrau" in groups["wife"] and weights["wife"] == index.rarity("frau")   # the commonest German word
+    passage = "Lawrow besuchte Pjöngjang in Nordkorea."
+    most, share, in_sentence = question_weight_missing(weights, passage, passage, "de", groups)
+    assert most == weights["wife"] and 0 < share < 0.5 and in_sentence == share
+    assert question_weight_missing(weights, passage + " Seine Ehefrau kam mit.", passage, "de", groups)[:2] == [0.0, 0.0]
+    # Without the groups (as before), an English word is its own German stem: all missing.
+    assert question_weight_missing(weights, passage, passage, "de")[1] == 1.0
+    # A German question: its stems, as before. An English one without the dictionary: no terms
+    # (unknown whether a passage holds them; its names and numbers are compared elsewhere).
+    assert question_terms("Wen besuchte Lawrow?", False, "de", None, g) == ({"besucht": 1.0, "lawrow": 1.0}, {})
+    assert question_terms("Whom did Lavrov visit?", True, "de", None, None) == ({}, {})
+
+
+def test_answerability_only_retrain_keeps_the_span_models(tmp_path):
+    """`train-reader --answerability-only` replaces the answerability model and its thresholds
+    and nothing else; without models to keep it says so instead of writing half a set."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from rag import reader_train
+    from rag.results import RagError
+
+    x = np.arange(100, dtype=float).reshape(50, 2)
+    model = from_sklearn(HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(x, (x[:, 0] > 40).astype(int)))
+    result = {"answerable": model, "answerable_threshold": {"same_language": 0.1, "cross_language": 0.2},
+              "oof": {"recall": 0.6}}
+    with pytest.raises(RagError, match="no reader models to keep"):
+        reader_train.save_answerability(result, tmp_path, "python -m rag train-reader --answerability-only")
+    assert not list(tmp_path.iterdir())
+    (tmp_path / "span.npz").write_bytes(b"kept")
+    (tmp_path / "meta.json").write_text(json.dumps({"span_threshold": 0.25, "answerable_threshold": {}}))
+    reader_train.save_answerability(result, tmp_path, "python -m rag train-reader --answerability-only")
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["span_threshold"] == 0.25 and meta["answerable_threshold"]["cross_language"] == 0.2
+    assert meta["answerability_command"].endswith("--answerability-only") and meta["out_of_fold_abstention"]["recall"] == 0.6
+    assert (tmp_path / "span.npz").read_bytes() == b"kept"
+    assert np.allclose(TreeEnsemble.load(tmp_path / "answerable.npz").proba(x), model.proba(x))
+
+
 def test_kind_rule_kept_unless_it_costs_more_than_the_tolerance(monkeypatch):
     """A kind keeps the rule (answers of the asked kind) on a near tie; it goes only where it
     clearly costs F1 out of fold (the dev figures of one retrain: "when" 66.1 vs 66.2 flipped
