@@ -28,7 +28,7 @@ HYBRID_VS_DENSE_EPS = 0.01
 
 # The learned reader on the test half of the seed gold set (eval/gold/seeds-test.jsonl, 28
 # questions), same run as MEASURED_ANSWERS (answerability reading English words through the
-# dictionary, commit after dd7f840): contains 0.667, citation precision 0.825, abstention 0.833 /
+# dictionary, commit eb7bb94): contains 0.667, citation precision 0.825, abstention 0.833 /
 # 0.714 (one answerable English question declined that was answered wrongly before: "Who is
 # Russia's envoy to the United Nations?", "Sergej Lawrow."; the old code with its answerability
 # model retrained on this machine declines it too). Before (commit d85b55c): contains 0.667,

@@ -506,7 +506,8 @@ def test_answerability_sees_the_rarest_question_word_the_passage_lacks():
 def test_answerability_reads_an_english_question_word_through_its_german_words():
     """Tokenized as German, "wife" and "visited" matched nothing in a German passage: every word of
     an English question counted as missing, answerable or not. Through the dictionary a word is
-    held by any of its German words, and the one no passage of the articles has weighs most."""
+    held by any of its German words; a word the articles never use in any German form (a
+    paraphrase: "served" for "gibt es") is left out."""
     from rag.glossary import Glossary
     from rag.lexical import BM25Index
     from rag.reader import question_weight_missing
@@ -532,6 +533,8 @@ def test_answerability_reads_an_english_question_word_through_its_german_words()
     # (unknown whether a passage holds them; its names and numbers are compared elsewhere).
     assert question_terms("Wen besuchte Lawrow?", False, "de", None, g) == ({"besucht": 1.0, "lawrow": 1.0}, {})
     assert question_terms("Whom did Lavrov visit?", True, "de", None, None) == ({}, {})
+    g2 = Glossary({}, german_words={"served": ["serviert"], "wife": ["Frau"]})
+    assert set(question_terms("Was the wife served?", True, "de", index.rarity, g2)[0]) == {"wife"}
 
 
 def test_answerability_only_retrain_keeps_the_span_models(tmp_path):
