@@ -339,9 +339,11 @@ def question_terms(question: str, cross_language: bool, corpus_language: str,
     weights, groups = {}, {}
     for english, german in german_terms(question, glossary.german_forms, spelling=lambda name: ""):
         stems = tuple(dict.fromkeys(st for w in german for st in tokenize(w, corpus_language)))
+        if not stems:
+            continue
+        weight = min(weigh(st) for st in stems)
         # Only a word the articles have in some German form: one they never use (a paraphrase,
         # a sense the dictionary lacks: "served" for "gibt es") says nothing about the passage.
-        if stems and (term_weight is None or min(weigh(st) for st in stems) < 1.0):
-            key = english.lower()
-            weights[key], groups[key] = min(weigh(st) for st in stems), stems
+        if term_weight is None or weight < 1.0:
+            weights[english.lower()], groups[english.lower()] = weight, stems
     return weights, groups

@@ -436,12 +436,15 @@ def save(result: dict, folder: Path, meta: dict) -> None:
     for name in ("sentence", "span", "answerable"):
         result[name].save(folder / f"{name}.npz")
     result["head"].save(folder / "span_head.npz")
-    meta = dict(meta, answerable_threshold=result["answerable_threshold"],
+    _write_meta(folder, dict(meta, answerable_threshold=result["answerable_threshold"],
                 span_threshold=result["span_threshold"], second_quote_ratio=0.5,
                 kind_rule=result["kind_rule"], out_of_fold_short_answer_f1=result["oof_short_answer_f1"],
                 out_of_fold_abstention=result["oof"], bagging={"rounds": BAG_ROUNDS, "share": BAG_SHARE,
                 "models": ["span", "answerable"]}, sentence_features=SENTENCE_FEATURES,
-                span_features=SPAN_FEATURES, answerable_features=ANSWERABLE_FEATURES)
+                span_features=SPAN_FEATURES, answerable_features=ANSWERABLE_FEATURES))
+
+
+def _write_meta(folder: Path, meta: dict) -> None:
     (folder / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -457,15 +460,13 @@ def save_answerability(result: dict, folder: Path, command: str) -> None:
         raise RagError(NO_MODELS_TO_KEEP.format(folder=folder))
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     result["answerable"].save(folder / "answerable.npz")
-    meta.update(answerable_threshold=result["answerable_threshold"], out_of_fold_abstention=result["oof"],
-                answerable_features=ANSWERABLE_FEATURES, answerability_command=command)
-    meta_path.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    _write_meta(folder, dict(meta, answerable_threshold=result["answerable_threshold"],
+                             out_of_fold_abstention=result["oof"], answerable_features=ANSWERABLE_FEATURES,
+                             answerability_command=command))
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .embedding import Embedder, span_model_path
+def _parser() -> argparse.ArgumentParser:
     from .evaluation import data
-    from .settings import Settings
 
     ap = argparse.ArgumentParser(prog="python -m rag train-reader", description=__doc__.split("\n")[0])
     ap.add_argument("--xquad", type=Path, default=data.DEFAULT_XQUAD, help="XQuAD folder")
@@ -484,13 +485,35 @@ def main(argv: list[str] | None = None) -> int:
                     help="replace only the answerability model and its thresholds in --out, keeping the "
                          "sentence and span models: for a change to answerability's features, whose "
                          "effect a full retrain's spread would blur (README)")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return ap
+
+
+def _meta(args: argparse.Namespace, questions: int, embedding_model: str, cloze_items_: list) -> dict:
+    """meta.json's record of the command, data and library versions."""
     import lightgbm
     import sklearn
 
-    from .results import RagError
+    flags = (f" --questions {args.questions}" if args.questions else "") + \
+        (f" --cloze {args.cloze}" if args.cloze else "") + \
+        (" --english-sentences" if args.english_sentences else "")
+    meta = {"command": "python -m rag train-reader" + flags,
+            "data": "XQuAD (google-deepmind/xquad, CC BY-SA 4.0) dev articles: even article index",
+            "questions": questions, "scikit_learn": sklearn.__version__,
+            "lightgbm": lightgbm.__version__,
+            "embedding_model": embedding_model}
+    if cloze_items_:
+        meta["cloze"] = {"head_items": len(cloze_items_), "source": "10kGNAD (tblock/10kGNAD, CC BY-NC-SA 4.0) "
+                         f"test.csv, from article {CLOZE_FIRST_ARTICLE + 1} on"}
+    return meta
 
+
+def main(argv: list[str] | None = None) -> int:
+    from .embedding import Embedder, span_model_path
+    from .evaluation import data
+    from .settings import Settings
+
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         data.load_xquad(args.xquad)
         if args.answerability_only and not (args.out / "meta.json").exists():
@@ -514,25 +537,15 @@ def main(argv: list[str] | None = None) -> int:
     extra = cloze_items(tokenizer, args.gnad, args.cloze, gloss)
     with threadpool_limits(1):
         result = train(examples, e5_path, args.work / "heads", extra)
-    flags = (f" --questions {args.questions}" if args.questions else "") + \
-        (f" --cloze {args.cloze}" if args.cloze else "") + \
-        (" --english-sentences" if args.english_sentences else "")
-    meta = {"command": "python -m rag train-reader" + flags,
-            "data": "XQuAD (google-deepmind/xquad, CC BY-SA 4.0) dev articles: even article index",
-            "questions": len(examples) // 2, "scikit_learn": sklearn.__version__,
-            "lightgbm": lightgbm.__version__,
-            "embedding_model": embedder.name}
-    if extra:
-        meta["cloze"] = {"head_items": len(extra), "source": "10kGNAD (tblock/10kGNAD, CC BY-NC-SA 4.0) "
-                         f"test.csv, from article {CLOZE_FIRST_ARTICLE + 1} on"}
-    if args.answerability_only:
-        try:
+    meta = _meta(args, len(examples) // 2, embedder.name, extra)
+    try:
+        if args.answerability_only:
             save_answerability(result, args.out, meta["command"] + " --answerability-only")
-        except RagError as e:
-            log.error("%s", e)
-            return 2
-    else:
-        save(result, args.out, meta)
+        else:
+            save(result, args.out, meta)
+    except RagError as e:
+        log.error("%s", e)
+        return 2
     log.info("saved to %s; abstention thresholds %s, span threshold %.3f, out-of-fold %s", args.out,
              result["answerable_threshold"], result["span_threshold"], result["oof"])
     return 0
