@@ -576,7 +576,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a broken store or model: one line here, no stack trace
         log.error(f"Error: could not open the assistant ({type(e).__name__}: {e}).")
         return 1
-    bot.warm_up()     # the reader's encoder loads while the UI starts, not on the first question
+    # The reader's encoder, the dictionary and the language tables load while the UI starts, not
+    # on the first question.
+    bot.warm_up(everything=True)
     demo, theme = build(bot)
     demo.queue(default_concurrency_limit=1, max_size=256)
     from starlette.middleware import Middleware

@@ -12,7 +12,15 @@ SUPPORTED = langs.SUPPORTED
 def _detector():
     from lingua import Language, LanguageDetectorBuilder
 
-    return LanguageDetectorBuilder.from_languages(Language.GERMAN, Language.ENGLISH).build()
+    # Its models load when it is built (Assistant.warm_up does that in the background), not on
+    # the first question that the function words leave open, which would wait for them.
+    return LanguageDetectorBuilder.from_languages(Language.GERMAN, Language.ENGLISH) \
+        .with_preloaded_language_models().build()
+
+
+def warm_up() -> None:
+    """Build the detector now (its language models load with it)."""
+    _detector()
 
 
 def detect(text: str, default: str = "en") -> str:

@@ -29,6 +29,12 @@ def _frequencies(lang: str) -> dict[str, float]:
     return {w: round(-math.log10(c / total), 2) for w, c in counts.items() if c >= MIN_COUNT}
 
 
+def warm_up(langs: tuple[str, ...] = ("de", "en")) -> None:
+    """Read the word lists now (the first English answer reads both)."""
+    for lang in langs:
+        _frequencies(lang)
+
+
 def rarity(word: str, lang: str) -> float:
     """How rare `word` is in `lang` (-log10 usage frequency): a missing "Court" in an English
     claim is a word the German source translated (Gerichtshof), a missing "Dewar" a name it lacks."""

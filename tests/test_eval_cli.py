@@ -91,7 +91,7 @@ def test_full_run_writes_results_report_and_plots(full_run):
     assert set(results) >= {"bench", "retrieval", "answers", "settings"}
     report = (out / "report.md").read_text(encoding="utf-8")
     for heading in ("## 1. Retrieval on XQuAD", "Acceptance comparisons", "python -m rag eval --out",
-                    "LLM answer kept"):
+                    "LLM answer kept", "**First answer after start**"):
         assert heading in report
     # The LLM mode's line says how many answers are the LLM's own (the scripted model quotes a
     # German sentence, which an English question may not keep: then it names the notice).
@@ -148,6 +148,13 @@ def test_bench_measures_each_corpus_size(full_run):
     cs = b["cold_start"]
     assert "error" not in cs, cs
     assert cs["runs"] == 1 and cs["peak_rss_mb"] > 100 and cs["answer"]
+    # The app's first answer after start, warmed up both ways, for the first question of each
+    # language among the latency questions (the seed gold's first two: one German, one English).
+    fa = b["first_answers"]
+    assert "error" not in fa, fa
+    assert set(fa) == {"de", "en"} and fa["en"]["question"].startswith("Who")
+    for r in fa.values():
+        assert len(r["reader_ms"]) == len(r["everything_ms"]) == 1 and r["ratio"] > 0
     # torch and the default backend side by side, on the same articles
     backends = {r["requested"]: r for r in b["backends"]}
     assert set(backends) == {"torch", "auto"} and backends["torch"]["backend"] == "torch fp32 (cpu)"

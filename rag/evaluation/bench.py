@@ -121,10 +121,15 @@ _WRAPPER = (
 )
 
 
+def _offline_env() -> dict[str, str]:
+    """The environment of a measured `rag` process: offline, no telemetry."""
+    return dict(os.environ, HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False", TOKENIZERS_PARALLELISM="false")
+
+
 def cold_start(store_dir: Path, question: str, runs: int = 3, backend: str | None = None) -> dict:
     """A fresh `python -m rag ask` process on an existing store: interpreter, imports, model load,
     store open, one answer. Peak RSS is that process's own high-water mark."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False", TOKENIZERS_PARALLELISM="false")
+    env = _offline_env()
     if backend:
         env["RAG_EMBEDDING_BACKEND"] = backend
     args = ["ask", "--store", str(store_dir), "--no-seed", "--json", question]
@@ -152,6 +157,46 @@ def cold_start(store_dir: Path, question: str, runs: int = 3, backend: str | Non
             "process_ms": [round(x) for x in total],
             "first_answer_median_ms": round(metrics.percentile(first_output, 50)),
             "peak_rss_mb": round(max(peaks), 1) if peaks else None, "answer": answers[0] if answers else ""}
+
+
+_FIRST_ANSWER = (
+    "import json, sys, time\n"
+    "from pathlib import Path\n"
+    "from rag import Assistant\n"
+    "from rag.settings import Settings\n"
+    "bot = Assistant.open(Settings.from_env(store_dir=Path(sys.argv[1])), seed=False)\n"
+    "bot.embedder\n"
+    "bot.warm_up(everything=sys.argv[3] == 'everything')\n"
+    "bot.warmed(600)\n"
+    "t0 = time.perf_counter()\n"
+    "answer = bot.ask(sys.argv[2])\n"
+    "print(json.dumps({'ms': (time.perf_counter() - t0) * 1000, 'answer': answer.text[:200]}))\n"
+)
+
+
+def first_answers(store_dir: Path, questions: dict[str, str], runs: int = 2) -> dict:
+    """The app's first answer after start, per question language: a fresh process opens the
+    store, warms up as the app does (`Assistant.warm_up(everything=True)`: reader, dictionary,
+    language tables) or as a one-shot question does (the reader only), waits for that, then
+    times one question. The two alternate, so load from other work hits both alike."""
+    env = _offline_env()
+    out: dict = {}
+    for lang, question in questions.items():
+        ms: dict[str, list[float]] = {"reader": [], "everything": []}
+        for _ in range(runs):
+            for mode in ms:
+                proc = subprocess.run([sys.executable, "-c", _FIRST_ANSWER, str(store_dir), question, mode],
+                                      capture_output=True, text=True, env=env, timeout=600,
+                                      cwd=Path(__file__).resolve().parents[2])
+                if proc.returncode != 0:
+                    return {"error": f"first answer ({lang}, {mode}) exited with {proc.returncode}: "
+                                     f"{proc.stderr.strip()[-300:]}"}
+                ms[mode].append(json.loads(proc.stdout.strip().splitlines()[-1])["ms"])
+        med = {mode: metrics.percentile(v, 50) for mode, v in ms.items()}
+        out[lang] = {"question": question, "runs": runs, **{f"{m}_ms": [round(x) for x in v] for m, v in ms.items()},
+                     **{f"{m}_median_ms": round(x) for m, x in med.items()},
+                     "ratio": round(med["everything"] / med["reader"], 3) if med["reader"] else None}
+    return out
 
 
 def run(out: Path, embedder, seed_files: list[Path], gnad_files: list[Path], questions: list[str],
@@ -197,7 +242,19 @@ def run(out: Path, embedder, seed_files: list[Path], gnad_files: list[Path], que
         result["stages"].append(stage)
     log("bench: cold start")
     result["cold_start"] = cold_start(stores[sizes[-1]][0], questions[0], cold_runs)
+    log("bench: first answer after start")
+    result["first_answers"] = first_answers(stores[0][0], first_questions(questions), cold_runs)
     return result
+
+
+def first_questions(questions: list[str]) -> dict[str, str]:
+    """The first question of each language among `questions`."""
+    from ..language import detect
+
+    out: dict[str, str] = {}
+    for q in questions:
+        out.setdefault(detect(q), q)
+    return out
 
 
 # --- embedding backends side by side ---------------------------------------------------------

@@ -305,7 +305,22 @@ def bench_section(b: dict, out: Path) -> list[str]:
         lines.append(f"\n**Peak RSS**: {num(cs['peak_rss_mb'], 0)} MB for the `rag ask` process on the largest "
                      f"store; {num(b['peak_rss_mb'], 0)} MB for the benchmark process after ingesting "
                      f"{t['articles']:,} articles (model, Chroma and BM25 in one process).")
+    lines += first_answers_section(b.get("first_answers"))
     return lines
+
+
+def first_answers_section(fa: dict | None) -> list[str]:
+    """The app's first answer after start, warmed up as the app is and as a one-shot question is."""
+    if not fa:
+        return []
+    if "error" in fa:
+        return [f"\nFirst answer after start failed: {fa['error']}"]
+    rows = [[lang, r["question"], r["runs"], num(r["reader_median_ms"], 0), num(r["everything_median_ms"], 0),
+             num(r["ratio"], 2)] for lang, r in fa.items()]
+    return ["\n**First answer after start** (seed store; a fresh process warms up, waits for it, then answers one "
+            "question; medians): warmed up as the app is (`Assistant.warm_up(everything=True)`: the reader, "
+            "the dictionary, the language detector and word frequencies) or only the reader (a one-shot question).\n",
+            table(["question language", "question", "runs", "reader only ms", "everything ms", "ratio"], rows)]
 
 
 def backends_section(rows: list[dict]) -> list[str]:
