@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal
 from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Callable, Iterable
@@ -52,8 +53,41 @@ def canonical_number(raw: str) -> str:
     return f"{whole}.{frac}" if frac else whole
 
 
+# What follows a number: a scale word ("1,5 Millionen", "30 thousand"), or the second number of a
+# range with one ("30 to 50 thousand", "30 bis 50 Tausend"), whose scale the first shares.
+_AFTER = re.compile(r"\s*([^\W\d_]+)")
+_RANGE = re.compile(r"\s*(?:(?:to|and|or|bis|und|oder)\s+|[-–]\s*)(\d+(?:[.,’'](?=\d)\d+)*)\s*([^\W\d_]+)")
+
+
+def _scaled(raw: str, exponent: int) -> str:
+    value = Decimal(canonical_number(raw)) * (Decimal(10) ** exponent)
+    return canonical_number(format(value.normalize(), "f"))
+
+
+def _readings(text: str) -> list[tuple[str, str | None]]:
+    """Every number of `text` as written (canonical) and its value with the scale word after it
+    (None without one): "1,5 Millionen" is ("1.5", "1500000"), as "1.500.000" is ("1500000", None)."""
+    scales = langs.scale_exponents()
+    out = []
+    for m in _NUMBER.finditer(text):
+        word = _AFTER.match(text, m.end())
+        exponent = scales.get(word.group(1).lower()) if word else None
+        ranged = _RANGE.match(text, m.end())
+        if exponent is None and ranged and _rising(m.group(0), ranged.group(1)):
+            exponent = scales.get(ranged.group(2).lower())
+        out.append((canonical_number(m.group(0)), None if exponent is None else _scaled(m.group(0), exponent)))
+    return out
+
+
+def _rising(first: str, second: str) -> bool:
+    """A range goes up ("30 bis 50"); "in 2010 and 5 million" is no range."""
+    return Decimal(canonical_number(first)) < Decimal(canonical_number(second))
+
+
 def numbers(text: str) -> set[str]:
-    return {canonical_number(m.group(0)) for m in _NUMBER.finditer(text)}
+    """The numbers a text commits to, with their scale: "1.5 million" is 1500000, which
+    "1.500.000" and "1,5 Millionen" state and "1,5 Milliarden" does not."""
+    return {scaled or raw for raw, scaled in _readings(text)}
 
 
 # A decade by its last two digits ("die 90er Jahre", "the '90s"): the evidence states the
@@ -67,7 +101,8 @@ def evidence_numbers(text: str) -> set[str]:
     too often "both" or "a pair" to be checked)."""
     words = {w.lower() for w in WORD.findall(text)}
     ordinals = langs.ordinal_words()
-    out = numbers(text) | {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
+    # As written and scaled: "1,5 Millionen" states both a claim's "1.5 million" and its "1.5".
+    out = {n for reading in _readings(text) for n in reading if n} | {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
     out |= {str(ordinals[w]) for w in words if w in ordinals}
     for m in _DECADE.finditer(text):
         out |= {str(1900 + int(m.group(1))), str(2000 + int(m.group(1)))}

@@ -65,6 +65,23 @@ def test_decades_and_ordinal_words_state_numbers():
     assert agreement("They now play in the 5th league.", "Sie spielen nun in der vierten Liga.").missing == ("5",)
 
 
+def test_numbers_are_compared_with_their_scale_words():
+    """Failed before: "30 to 50 thousand" was looked for as 30 and 50 in "30.000 bis 50.000", and
+    "1.5 million" as 1.5 in "1.500.000", so true translations were vetoed; and "1.5 million"
+    passed on "1,5 Milliarden", a number a thousand times larger."""
+    assert agreement("Algiers lost 30 to 50 thousand inhabitants.", "Algier verlor 30.000 bis 50.000 Einwohner.").ok
+    assert agreement("The city has 1.5 million inhabitants.", "Die Stadt hat 1.500.000 Einwohner.").ok
+    assert agreement("The city has 1,500,000 inhabitants.", "Die Stadt hat 1,5 Mio. Einwohner.").ok
+    assert agreement("Between 2 and 3 million people came.", "Zwischen 2 und 3 Millionen Menschen kamen.").ok
+    # As before: the same number and scale word in both languages, and a scale-less claim number.
+    assert agreement("It cost 2 billion euros.", "Es kostete 2 Milliarden Euro.").ok
+    assert agreement("It cost 2 euros, not 2 billion.", "Es kostete 2 Euro, nicht 2 Milliarden.").ok
+    # Another scale is another number; a year before a range word is not scaled.
+    assert agreement("The city has 1.5 million inhabitants.", "Die Stadt hat 1,5 Milliarden Einwohner.").missing == ("1500000",)
+    assert agreement("It cost 2 billion euros.", "Es kostete 2 Millionen Euro.").missing == ("2000000000",)
+    assert agreement("In 2010 and 5 million people came.", "2010 kamen 5 Millionen Menschen.").ok
+
+
 def test_possessive_names_are_compared_without_the_s():
     """Failed before: "NBC's" was looked for as written."""
     assert agreement("The show moved to NBC's studios", "Die Show zog in die Studios von NBC.").ok

@@ -122,6 +122,30 @@ def test_a_changed_number_is_caught(seeded, server):
     assert not wrong.verified and wrong.score == 0.0
 
 
+HAMBURG = ("Hamburg wächst weiter\n\nDie Hansestadt Hamburg hat nach Angaben des Statistikamts Nord "
+           "inzwischen 1.900.000 Einwohner. Im Jahr 2000 waren es noch rund 1,7 Millionen gewesen. Der "
+           "Senat rechnet damit, dass die Stadt bis 2040 weiter wächst, vor allem durch Zuzug junger "
+           "Familien aus dem Umland.\n")
+
+
+def test_numbers_with_scale_words_are_checked_as_numbers(make_assistant, server, tmp_path):
+    """An English answer says "1.9 million" where the article writes "1.900.000". Failed before:
+    the check looked for 1.9 in the article, vetoed the true claim and fell back to the extractive
+    answer. A claim with the wrong scale ("billion" for "Millionen") is still caught."""
+    article = tmp_path / "articles" / "hamburg.txt"
+    article.parent.mkdir()
+    article.write_text(HAMBURG, encoding="utf-8")
+    bot = make_assistant(seed=False)
+    bot.ingest([article.parent])
+    server.responder = lambda r, i: Reply(
+        "According to the statistics office, Hamburg now has 1.9 million inhabitants [1]. "
+        "In 2000 it had about 1.7 billion [1].")
+    answer = llm_bot(bot, server.url).ask("How many people live in Hamburg?")
+    assert answer.mode == "llm:scripted", (answer.notice, answer.claims)
+    assert [c.verified for c in answer.claims] == [True, False], answer.claims
+    assert "1.9 million" in answer.text and "billion" not in answer.text
+
+
 def test_an_english_claim_with_a_swapped_name_is_not_kept_on_its_source(seeded, server):
     """Across languages a name is checked when the articles use it. The answering stage asked
     the lexical index for a `postings` attribute it does not have, so no name was ever checked in

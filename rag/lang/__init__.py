@@ -91,3 +91,14 @@ def ordinal_words() -> dict[str, int]:
         r = rules(code)
         out.update({stem + end: n for stem, n in r.ORDINAL_STEMS.items() for end in r.ORDINAL_ENDINGS})
     return out
+
+
+# The English names of the scale words (rules(code).SCALES values) and their powers of ten.
+_SCALE_EXPONENTS = {"hundred": 2, "thousand": 3, "million": 6, "billion": 9, "trillion": 12}
+
+
+@lru_cache(maxsize=None)
+def scale_exponents() -> dict[str, int]:
+    """Every supported language's scale words with their power of ten (Millionen: 6, billion: 9,
+    Milliarden: 9, Billionen: 12)."""
+    return {word: _SCALE_EXPONENTS[name] for code in SUPPORTED for word, name in rules(code).SCALES.items()}
