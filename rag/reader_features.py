@@ -11,7 +11,7 @@ import numpy as np
 from . import lang as langs
 from .checkable import name_key, name_keys
 from .glossary import german_terms
-from .lexical import tokenize
+from .lexical import function_words, tokenize
 from .render import short_answer
 from .results import Passage
 from .span_head import HEAD_FEATURES, SentenceScores, raw_score, span_row as head_row
@@ -39,6 +39,7 @@ SPAN_FEATURES = (
     + list(HEAD_FEATURES))
 _ARTICLES = {"der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer",
              "eines", "the", "a", "an"}
+_GENITIVE = {"des", "der", "of"}
 _OPEN_QUOTES = {"„", "\"", "“", "«", "»", "‚"}
 _CLOSE_QUOTES = {"“", "\"", "”", "»", "«", "‘"}
 _F = {name: i for i, name in enumerate(WORD_FLAGS)}
@@ -234,6 +235,64 @@ def names_nothing(s: Sentence, c: SpanCandidate) -> bool:
     adjective, adverb or verb ("persönlich", "nordkoreanische"): never a person or a place."""
     flags = s.flags[c.i:c.j]
     return not (flags[:, _F["cap"]].any() or flags[:, _F["digit"]].any())
+
+
+def before_final_negation(s: Sentence, c: SpanCandidate) -> bool:
+    """Does a negation that ends its clause follow the phrase right away ("verriet er jedoch"
+    before "nicht."): in German that negates the clause's verb, so the phrase alone says the
+    opposite of its sentence. A negation inside the clause ("seit 2000 nicht mehr besucht")
+    leaves the phrase true."""
+    toks, j = s.tokens, c.j
+    return (j < len(toks) and toks[j].text.lower() in langs.negation_words()
+            and (j + 1 == len(toks) or not toks[j + 1].is_word))
+
+
+def describes_name(s: Sentence, c: SpanCandidate) -> bool:
+    """Is the phrase what the sentence calls a person the question names: right before the name
+    ("Staatschef" in "Staatschef Kim Jong-un"; "Kreml-Sprecher" in "Kreml-Sprecher Dmitri
+    Peskow", before a first name the question left out, for "Who is Peskov?"; "Sprecherin des
+    russischen Außenministeriums" before ", Maria Sacharowa"), or after it, a comma and an
+    article? It ends in a title ("Außenminister") or in a noun after a lower-case word
+    ("nordkoreanischen Amtskollegin"); it has no digit, no function word but a genitive article
+    after a noun ("Sprecher des Nationalen Sicherheitsrats der USA") and none of the question's
+    words: a first name alone ("Dmitri") or a clause ("Lawrow am Samstag von Staatschef") is no
+    description. It is the whole phrase: the word before it is an article, a preposition or
+    punctuation ("russische Präsident", not "Präsident")."""
+    toks, matched, flags = s.tokens, s.matched, s.flags
+    i, j, n = c.i, c.j, len(toks)
+    words = [k for k in range(i, j) if toks[k].is_word]
+    stop = function_words()
+    genitive = lambda k: (k > 0 and toks[k].text.lower() in _GENITIVE and toks[k - 1].is_word
+                          and toks[k - 1].text[:1].isupper())
+    if matched[i:j].any() or flags[i:j, _F["digit"]].any() or any(
+            toks[k].text.lower() in stop and not genitive(k) for k in words):
+        return False
+    noun_phrase = toks[j - 1].text[:1].isupper() and not all(toks[k].text[:1].isupper() for k in words)
+    if not (flags[j - 1, _F["role"]] or noun_phrase):
+        return False        # no verb ("Bericht zufolge sprach"), no name alone ("Dmitri")
+    if i > 0 and toks[i - 1].is_word and (toks[i - 1].text.lower() not in stop or genitive(i - 1)):
+        return False        # the whole phrase, not its tail: "russische Präsident", not "Präsident"
+    at = j + 1 if j < n and toks[j].text == "," else j
+    before = _names_the_person(s, at)
+    k = i - 1
+    while k >= 0 and toks[k].text.lower() in _ARTICLES:
+        k -= 1
+    after = k >= 1 and toks[k].text == "," and bool(matched[k - 1])
+    return bool(before or after)
+
+
+def _names_the_person(s: Sentence, at: int) -> bool:
+    """Does a name the question names start at token `at`: a run of capitalised words (a first
+    name the question may leave out, "Dmitri Peskow" for "Who is Peskov?") whose last word the
+    question names ("Sergej Lawrow" is not "Sergej Schoigu")?"""
+    toks, matched, flags = s.tokens, s.matched, s.flags
+    run = []
+    for k in range(at, min(len(toks), at + 6)):
+        if toks[k].is_word and toks[k].text[:1].isupper() and not flags[k, _F["role"]]:
+            run.append(k)
+        elif not (toks[k].text == "-" and run):
+            break
+    return bool(run) and bool(matched[run[-1]])
 
 
 def repeats_question(s: Sentence, c: SpanCandidate) -> bool:

@@ -149,6 +149,29 @@ def test_a_who_question_is_not_answered_with_whom_it_names(seeded):
     assert not a.abstained and "Putin" not in short
 
 
+def test_a_short_answer_never_drops_the_negation_of_its_sentence(seeded):
+    """The seed article says "Welche Themen auf der Tagesordnung stehen, verriet er jedoch
+    nicht." The reader answered "verriet er jedoch." (he revealed, however): the opposite."""
+    for q in ("Welche Themen standen auf der Tagesordnung?", "Which topics were on the agenda?"):
+        a = seeded.ask(q)
+        assert not a.abstained and "verriet er jedoch nicht" in a.citations[0].quote, a.text
+        assert "verriet" not in short_of(a.text) and "betrayed" not in short_of(a.text), a.text
+
+
+def test_who_a_named_person_is_gets_what_the_articles_call_them(seeded):
+    """The issue's "Wer ist Choe Son Hui?" -> "Sergej Lawrow": a question about a named person
+    was answered with another name. Now the short answer is the title or description the
+    articles give that person."""
+    expected = {"Wer ist Kim Jong-un?": ("Staatschef",), "Who is Kim Jong Un?": ("head of state",),
+                "Wer ist Sergej Schoigu?": ("Verteidigungsminister",), "Who is Shoigu?": ("minister of defence",),
+                "Wer ist Maria Sacharowa?": ("Sprecherin",), "Who is Peskov?": ("Kremlin spokesman", "Kreml-Sprecher")}
+    for question, words in expected.items():
+        a = seeded.ask(question)
+        short = short_of(a.text)
+        assert not a.abstained and any(w in short for w in words), (question, a.text)
+        assert not any(name in short for name in ("Lawrow", "Putin", "Choe", "Kim")), (question, a.text)
+
+
 def test_off_topic_question_abstains_and_names_the_closest(seeded):
     a = seeded.ask("Who won the 2014 FIFA World Cup?")
     assert a.abstained and a.citations == []

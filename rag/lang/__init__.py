@@ -60,6 +60,21 @@ def has_question_word(question: str) -> bool:
     return any(p.search(low) for code in SUPPORTED for _, p in rules(code).QUESTION_KINDS)
 
 
+def asks_who_is(question: str) -> bool:
+    """Does the question ask who a named person is ("Wer ist Kim Jong-un?", "Who is Peskov?")?
+    The rest of the question is a name: one to five capitalised words, none of them a German
+    genitive before a noun ("Wer war Ayurparibhadras Sohn?" asks for the son's name)."""
+    for code in SUPPORTED:
+        m = rules(code).WHO_IS.match(question)
+        if not m:
+            continue
+        words = m.group("name").split()
+        capitalised = all(w[:1].isupper() or w[:1].isdigit() for w in words) and len(words) <= 5
+        genitive = any(w.endswith("s") and not w.endswith("'s") for w in words[:-1])
+        return capitalised and not genitive and not any("'" in w or "’" in w for w in words)
+    return False
+
+
 def is_instruction(sentence: str) -> bool:
     """Is this sentence addressed to an assistant or reader as a command (a planted prompt)?"""
     return any(rules(code).INSTRUCTION.search(sentence) for code in SUPPORTED)
@@ -102,3 +117,9 @@ def scale_exponents() -> dict[str, int]:
     """Every supported language's scale words with their power of ten (Millionen: 6, billion: 9,
     Milliarden: 9, Billionen: 12)."""
     return {word: _SCALE_EXPONENTS[name] for code in SUPPORTED for word, name in rules(code).SCALES.items()}
+
+
+@lru_cache(maxsize=None)
+def negation_words() -> frozenset[str]:
+    """Every supported language's negating words (nicht, keine, never)."""
+    return frozenset(w for code in SUPPORTED for w in rules(code).NEGATIONS)

@@ -50,6 +50,10 @@ RELATIVE_TIME_LEAD = {"am", "im", "in", "an", "der", "den", "dem"}
 TIME_NOUNS_EN = {"woche": "week", "monat": "month", "monats": "month", "jahr": "year", "jahres": "year",
                  "wochenende": "weekend", "frühjahr": "spring", "sommer": "summer", "herbst": "autumn",
                  "winter": "winter", "nacht": "night", "abend": "evening"}
+# Negating words: a phrase right before one that ends its clause ("verriet er jedoch nicht.") is
+# no short answer, which would say the opposite (rag/reader.py `_negated`).
+NEGATIONS = {"nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie", "niemals", "nichts",
+             "weder"}
 NUMBER_WORDS = {"null": 0, "ein": 1, "eine": 1, "einen": 1, "eins": 1, "zwei": 2, "drei": 3, "vier": 4,
                 "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "elf": 11,
                 "zwölf": 12, "zwanzig": 20, "dreißig": 30, "vierzig": 40, "fünfzig": 50, "hundert": 100,
@@ -88,6 +92,10 @@ PREPOSITIONS = {
 ROLE = re.compile(r"(?i)^(?:\w*-)?\w*(präsident|minister|sprecher|chef|kanzler|führer|leiter|direktor|"
                   r"botschafter|diplomat|gesandte|machthaber|sekretär|general|könig|königin|papst|meister|"
                   r"vorsitzende|kommissar|trainer|bürgermeister|abgeordnete|herr|frau|dr|prof)(in|innen|en|s|r|n)?$")
+# "Wer ist Dmitri Peskow?": a question about the person a name names, answered by what the
+# articles call them ("Kremlsprecher"), never by a name (rag/reader.py, best_span).
+WHO_IS = re.compile(r"^\s*wer\s+(?:ist|war|sind|waren)\s+(?:eigentlich\s+|denn\s+)?(?P<name>[^?!.]+?)\s*[?!.]*\s*$",
+                    re.IGNORECASE)
 # Sentences that give orders to an assistant or the reader: never an answer.
 INSTRUCTION = re.compile(
     r"(?i)\b(anweisung(en)?|ignorier\w*|vergiss\w*|antworte\w*|du bist (ein|eine|jetzt)|"

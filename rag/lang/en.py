@@ -45,6 +45,8 @@ WEEKDAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturd
 TIME_WORDS = {"today", "yesterday", "tomorrow", "century", "decade", "year", "years", "month", "week",
               "weekend", "spring", "summer", "autumn", "fall", "winter", "early", "late", "mid", "night",
               "evening", "morning", "afternoon", "era", "age"}
+# Negating words (see rag/lang/de.py).
+NEGATIONS = {"not", "no", "never", "none", "nothing", "neither", "nor"}
 NUMBER_WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
                 "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "hundred": 100,
                 "thousand": 1000, "dozen": 12, "both": 2, "half": 0.5}
@@ -61,6 +63,7 @@ PREPOSITIONS = {
 }
 ROLE = re.compile(r"(?i)^(president|minister|spokesman|spokeswoman|spokesperson|secretary|leader|"
                   r"chancellor|ambassador|envoy|king|queen|pope|coach|mayor|general|mr|mrs|ms|dr|prof)s?$")
+WHO_IS = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?P<name>[^?!.]+?)\s*[?!.]*\s*$", re.IGNORECASE)
 INSTRUCTION = re.compile(
     r"(?i)\b(ignore (all|any|the|previous|prior|your)|disregard (all|any|the|previous)|"
     r"(previous|prior|these|the following) instructions|you are (now )?(an? )?(ai|assistant|language model|chatbot)|"
