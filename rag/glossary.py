@@ -282,13 +282,14 @@ class Glossary:
     # question and claim. Filled concurrently at worst with equal values, so no lock.
     _stems: dict = field(default_factory=dict, compare=False, repr=False)
 
-    def gloss(self, source: str, rendered: str, quote: bool = False) -> str:
+    def gloss(self, source: str, rendered: str, quote: bool = False, hyphenated: bool = False) -> str:
         """`rendered` (rag/render.py's English of the German `source` phrase: its dates and
         numbers already English) with each German word that the dictionary knows in English.
         `quote`: for a quote glossed word for word, also conjugated verbs ("konnte", "lebten",
         "traf"), separable ones ("gab ... bekannt": "announced"), "es gibt" ("there is") and
         "nach" before a place ("to"); short answers and the reader's glossed similarity keep the
-        gloss its models learned with."""
+        gloss its models learned with. `hyphenated`: hyphenated compounds of German words part
+        by part too, as in a quote ("Schwarz-Weiß" -> "black white"): for a short answer shown."""
         src, out = source.split(), rendered.split()
         markers = langs.rules("en").PHRASE_MARKERS
         if any(w.strip(_EDGE).lower() in markers for w in src) or self._english_name(src):
@@ -306,7 +307,7 @@ class Glossary:
                  w if i in named else
                  self._genitive(out, i) or
                  self._word(w, w in german, first=i == 0, following=out[i + 1] if i + 1 < len(out) else "",
-                            quote=quote)
+                            quote=quote, hyphenated=quote or hyphenated)
                  for i, w in enumerate(out)]
         return _no_repeats(" ".join(w for w in words if w))
 
@@ -395,7 +396,8 @@ class Glossary:
         core = word.strip(_EDGE)
         return core[:1].isupper() and not any(c.isdigit() for c in core) and not self.knows(core)
 
-    def _word(self, word: str, german: bool, first: bool, following: str = "", quote: bool = False) -> str:
+    def _word(self, word: str, german: bool, first: bool, following: str = "", quote: bool = False,
+              hyphenated: bool = False) -> str:
         core = word.strip(_EDGE)
         if not german or len(core) < 2 or any(c.isdigit() for c in core):
             return word           # rendered already, a number, or an initial ("H." is no note B)
@@ -428,7 +430,7 @@ class Glossary:
         if found is None and capital and len(core) >= 8:
             found = self.compound(core)
         if found is None and "-" in core.strip("-"):
-            found = self._hyphenated(core, quote)
+            found = self._hyphenated(core, hyphenated)
         return found or word
 
     def conjugated(self, word: str, particle: str = "") -> str | None:
@@ -484,16 +486,16 @@ class Glossary:
                         return found[3:]
         return None
 
-    def _hyphenated(self, word: str, quote: bool = False) -> str | None:
+    def _hyphenated(self, word: str, parts: bool = False) -> str | None:
         """A hyphenated compound by its last part: "WWF-Bericht" -> "WWF report", "Miasma-Theorie"
-        -> "Miasma theory" (the parts before it are mostly names and stay). In a quote (`quote`),
-        one of dictionary words only is glossed part by part ("Kreml-Sprecher" -> "Kremlin
-        spokesman", "militärisch-politischen" -> "military-political")."""
+        -> "Miasma theory" (the parts before it are mostly names and stay). With `parts` (a
+        quote, a short answer shown), one of dictionary words only is glossed part by part
+        ("Kreml-Sprecher" -> "Kremlin spokesman", "militärisch-politischen" -> "military-political")."""
         head, _, last = word.rpartition("-")
         head_english = self.english(head)
         if not last[:1].isupper() or head_english not in (None, head):
             # "Schwarz-Weiß": German words throughout ("Montreal" is a name)
-            return self._parts(word) if quote else None
+            return self._parts(word) if parts else None
         found = self.lookup(last, noun=True) or (self.compound(last) if len(last) >= 8 else None)
         return f"{head} {found}" if found else None
 

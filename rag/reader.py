@@ -421,12 +421,12 @@ def _short_for(short: str, lang: str, glossary=None) -> str:
     glossed for an English reader where a dictionary is installed; a phrase that stays German is
     quoted as the article's words. A name is not German words but the same in any language, so it
     stands as written, unquoted ("Dmitri Peskow", not "“Dmitri Peskow”")."""
-    out = short_answer(short, lang, glossary)
+    out = short_answer(short, lang, glossary, shown=True)
     if lang == "de":
         return out
     if glossary is not None:
         # The dictionary's "sth" goes here, not in short_answer: the reader's glossed similarity
-        # reads short_answer, and its models learned with the gloss as it was.
+        # reads short_answer (not `shown`), and its models learned with the gloss as it was.
         out = without_placeholders(out)
     if not (glossary is not None and glossary.is_name(out)) and language.detect(out, default=lang) != lang:
         out = langs.rules(lang).PHRASES["quote"].format(q=out)

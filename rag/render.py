@@ -246,10 +246,14 @@ def _is_time(words: list[str], de) -> bool:
     return w in de.MONTHS or w in de.WEEKDAYS or w.isdigit() or bool(_ORDINAL.match(words[0]))
 
 
-def short_answer(phrase: str, lang: str, glossary=None) -> str:
+def short_answer(phrase: str, lang: str, glossary=None, shown: bool = False) -> str:
     """`phrase` of a German article as the short answer in `lang`: for English, its dates and
-    numbers rendered, and with a `glossary` (rag/glossary.py) its other German words in English."""
+    numbers rendered, and with a `glossary` (rag/glossary.py) its other German words in English.
+    `shown`: as the reader sees it, with hyphenated compounds glossed part by part as in the
+    word-for-word line ("Schwarz-Weiß" -> "black white", "Start-Countdown" -> "start countdown",
+    not left German); without it, as the reader's glossed similarity reads sentences, which its
+    models learned with."""
     if lang != "en":
         return phrase
     out = to_english(phrase)
-    return glossary.gloss(phrase, out) if glossary else out
+    return glossary.gloss(phrase, out, hyphenated=shown) if glossary else out

@@ -166,6 +166,10 @@ def test_a_quote_glosses_a_conjugated_verb_as_the_dictionary_lists_it(tmp_path):
     assert sentence_in_english("Der Kreml-Sprecher traf ihn.", g) == "The Kremlin spokesman met ihn."
     # Short answers keep the gloss the reader's models learned with.
     assert short_answer("traf", "en", g) == "traf" and short_answer("Kreml-Sprecher", "en", g) == "Kreml-Sprecher"
+    # As the reader shows one, its hyphenated compound reads as in the quote (it stayed German:
+    # "“Kreml-Sprecher”" for "Who is Peskov?"); its verbs stay (a verb alone is no answer).
+    assert short_answer("Kreml-Sprecher", "en", g, shown=True) == "Kremlin spokesman"
+    assert short_answer("traf", "en", g, shown=True) == "traf"
     # "Präsidenten…" starts compounds (presidential): the word is the plural.
     assert short_answer("Präsidenten", "en", g) == "presidents"
 

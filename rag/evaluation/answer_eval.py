@@ -156,7 +156,7 @@ def span_ceiling(questions: list[XQuestion], german: dict[str, XQuestion], gloss
     gloss is not the English text's wording ("der kleinste Unterkörper": "the smallest subfield")."""
     from ..render import short_answer
 
-    spans = [(q, short_answer(german[q.id].answers[0], q.lang, glossary))
+    spans = [(q, short_answer(german[q.id].answers[0], q.lang, glossary, shown=True))
              for q in questions if german[q.id].answers]
     return {"n": len(spans),
             "contains": metrics.mean([float(metrics.contains_answer(s, list(q.answers))) for q, s in spans]),
