@@ -545,9 +545,14 @@ class Glossary:
         return self.english(word) is not None
 
     def lookup(self, word: str, noun: bool) -> str | None:
-        """The English of `word` or of its form without an inflection ending ("feuchten")."""
+        """The English of `word` or of its form without an inflection ending ("feuchten"). A noun
+        loses a final "n" before "en": a dative plural is its plural and "n" ("Jahren" is
+        "Jahre", years; not "Jahr", year)."""
         base = word if noun else word.lower()
-        for ending in ("",) + langs.rules("de").INFLECTION_ENDINGS:
+        endings = langs.rules("de").INFLECTION_ENDINGS
+        if noun:
+            endings = ("n",) + tuple(e for e in endings if e != "n")
+        for ending in ("",) + endings:
             if not ending or (len(base) > len(ending) + 2 and base.endswith(ending)):
                 found = self.words.get(base[:len(base) - len(ending)] if ending else base)
                 if found:

@@ -21,6 +21,7 @@ Fort {n} [mil.] :: fort
 Einwohner {m}; Einwohnerin {f} [geogr.] | Einwohner {pl} | 4% der Einwohner kommen aus der Türkei. :: inhabitant | inhabitants | 4% of the inhabitants come from Turkey.
 feucht {adj} | feuchter | am feuchtesten :: humid | more humid | most humid
 Stadtrat {m} :: town council
+Heim {n} | Heime {pl} :: home | homes
 Patriot {m} | Patrioten {pl} :: patriot | patriots
 Franzosen {pl}; Froschfresser {pl} [pej.] :: frogs [pej.]
 Franzose {m}; Französin {f} | die Franzosen {pl} :: Frenchman; Frenchwoman | the French
@@ -87,6 +88,8 @@ def test_a_short_answer_is_glossed_word_by_word(tmp_path):
     assert short_answer("die Tore", "en", g) == "the goals"
     assert short_answer("der feuchten Küste", "en", g) == "the humid coast"     # inflected forms
     assert short_answer("Küstenstadt", "en", g) == "coast town"                 # a compound by its parts
+    # A dative plural is the plural and "n" (it was glossed as the singular: "Heim" + "en").
+    assert short_answer("in den Heimen", "en", g) == "in the homes"
     assert short_answer("Der Zweite Weltkrieg", "en", g) == "the Second world war"   # ordinals by rule
     assert short_answer("Demokratische Volksrepublik", "en", g) == "Democratic people's republic"
     assert short_answer("Einwohner", "de", g) == "Einwohner"                    # German readers: as written
