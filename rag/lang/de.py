@@ -123,6 +123,9 @@ FUNCTION_WORDS_EN = {
     "in": "in", "im": "in the", "ins": "into the", "durch": "through", "gegen": "against",
     "ohne": "without", "um": "around", "seit": "since", "während": "during",
     "wegen": "because of", "nicht": "not", "kein": "no", "keine": "no",
+    # Prepositions the dictionary heads as nouns ("Laut": sound, "Trotz": defiance), which a
+    # sentence's first word, capitalised, was read as: "Laut russischen Medien ...".
+    "laut": "according to", "trotz": "despite", "gemäß": "according to", "sowohl": "both",
     "sein": "his", "seine": "his", "seiner": "his", "seinen": "his", "seinem": "his", "seines": "his",
     "ihr": "her", "ihre": "their", "ihrer": "their", "ihren": "their", "ihrem": "their", "ihres": "their",
     "sie": "they", "er": "he", "es": "it", "wir": "we", "ich": "I", "man": "one", "sich": "",
