@@ -102,7 +102,8 @@ def evidence_numbers(text: str) -> set[str]:
     words = {w.lower() for w in WORD.findall(text)}
     ordinals = langs.ordinal_words()
     # As written and scaled: "1,5 Millionen" states both a claim's "1.5 million" and its "1.5".
-    out = {n for reading in _readings(text) for n in reading if n} | {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
+    out = {n for reading in _readings(text) for n in reading if n}
+    out |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
     out |= {str(ordinals[w]) for w in words if w in ordinals}
     for m in _DECADE.finditer(text):
         out |= {str(1900 + int(m.group(1))), str(2000 + int(m.group(1)))}

@@ -87,7 +87,7 @@ def test_tokens_keep_offsets_and_numbers():
 
 @pytest.mark.parametrize("question, asks", [
     ("Wer ist Kim Jong-un?", True), ("Who is Peskov?", True), ("Wer war eigentlich Grant Shapps?", True),
-    ("Who was Martin Luther King Jr.?", True),
+    ("Who was Martin Luther King Jr.?", True), ("Und wer ist Maria Sacharowa?", True), ("And who is Kirby?", True),
     # A role, a possessive or a German genitive before a noun: the answer is a name.
     ("Wer ist der Sprecher des Kremls?", False), ("Who is the Kremlin spokesman?", False),
     ("Who is Lavrov's wife?", False), ("Wer war Ayurparibhadras Sohn?", False), ("Wer ist das?", False),

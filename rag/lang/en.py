@@ -63,7 +63,7 @@ PREPOSITIONS = {
 }
 ROLE = re.compile(r"(?i)^(president|minister|spokesman|spokeswoman|spokesperson|secretary|leader|"
                   r"chancellor|ambassador|envoy|king|queen|pope|coach|mayor|general|mr|mrs|ms|dr|prof)s?$")
-WHO_IS = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?P<name>[^?!.]+?)\s*[?!.]*\s*$", re.IGNORECASE)
+WHO_IS = re.compile(r"^\s*(?:and\s+)?who\s+(?:is|was|are|were)\s+(?P<name>[^?!.]+?)\s*[?!.]*\s*$", re.IGNORECASE)
 INSTRUCTION = re.compile(
     r"(?i)\b(ignore (all|any|the|previous|prior|your)|disregard (all|any|the|previous)|"
     r"(previous|prior|these|the following) instructions|you are (now )?(an? )?(ai|assistant|language model|chatbot)|"
