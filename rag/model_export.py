@@ -132,7 +132,8 @@ def _load_encoder(source: str):
     normalised (what the exported runner reproduces)."""
     import transformers
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Normalize, Pooling
+    # sentence_transformers.models is a deprecated alias of this module (same classes).
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
     transformers.utils.logging.set_verbosity_error()
     # Eager attention traces into plain matmuls that both exporters handle.
