@@ -99,16 +99,12 @@ def test_questions_about_who_a_named_person_is(question, asks):
 def test_who_is_a_named_person_is_answered_by_what_the_article_calls_them():
     """Failed before: "Wer ist Kim Jong-un?" was answered "Sergei Lawrow" (the ranker's best
     phrase; no XQuAD question asks this way, so it never learned to)."""
-    from types import SimpleNamespace
     from rag.reader import Reading, _choose
-    from rag.reader_features import Features, describes_name
+    from rag.reader_features import describes_name
 
-    text = "In Wŏnsan wurde Außenminister Sergei Lawrow am Samstag von Staatschef Kim Jong-un empfangen."
-    question = "Wer ist Kim Jong-un?"
-    s, spans = _sentence(text, question, cross_language=False)
-    models = SimpleNamespace(kind_rule=frozenset(), span_threshold=0.3, second_quote_ratio=0.5)
-    f = Features(question, "who", [s], np.zeros((1, 1)))
-    f.spans = [spans["Sergei Lawrow"], spans["Staatschef"], spans["Außenminister"]]
+    f, models = _one_sentence("In Wŏnsan wurde Außenminister Sergei Lawrow am Samstag von Staatschef Kim Jong-un "
+                              "empfangen.", "Wer ist Kim Jong-un?", "who",
+                              ["Sergei Lawrow", "Staatschef", "Außenminister"])
     r = Reading(f, np.ones(1), np.array([0.9, 0.1, 0.5]), np.zeros(1))
     # Below the short-answer threshold too: the place in the sentence is the evidence.
     assert _choose(r, models) == ("Staatschef", [0])
@@ -352,6 +348,18 @@ def _sentence(text: str, question: str, cross_language: bool, glossary=None):
     return s, {c.text: c for c in sentence_spans(0, text, s.tokens)}
 
 
+def _one_sentence(text: str, question: str, kind: str, phrases: list[str]):
+    """(Features of `question` over the one sentence `text` with the candidate `phrases`, reader
+    models with only the settings `_choose` reads) for the rules on top of the ranker."""
+    from types import SimpleNamespace
+    from rag.reader_features import Features
+
+    s, spans = _sentence(text, question, cross_language=False)
+    f = Features(question, kind, [s], np.zeros((1, 1)))
+    f.spans = [spans[p] for p in phrases]
+    return f, SimpleNamespace(kind_rule=frozenset(), span_threshold=0.3, second_quote_ratio=0.5)
+
+
 def test_question_names_match_their_transliteration_across_languages():
     text = "Der russische Außenminister Sergej Lawrow traf in Pjöngjang Kim Jong-un."
     s, _ = _sentence(text, "Whom did Lavrov meet in Pyongyang?", cross_language=True)
@@ -427,16 +435,11 @@ def test_a_near_tie_goes_to_the_name_set_after_the_question_word():
 
 
 def test_a_who_or_where_question_gets_no_short_answer_that_names_no_one_and_nowhere():
-    from types import SimpleNamespace
     from rag.reader import Reading, _choose
-    from rag.reader_features import Features
 
-    text = "Putin und der nordkoreanische Staatschef Kim Jong-un trafen sich im September 2023 persönlich."
-    question = "Wo trafen sich Putin und Kim Jong-un im September 2023?"
-    s, spans = _sentence(text, question, cross_language=False)
-    models = SimpleNamespace(kind_rule=frozenset(), span_threshold=0.3, second_quote_ratio=0.5)
-    f = Features(question, "where", [s], np.zeros((1, 1)))
-    f.spans = [spans["persönlich"], spans["nordkoreanische"], spans["Staatschef"]]
+    f, models = _one_sentence("Putin und der nordkoreanische Staatschef Kim Jong-un trafen sich im September 2023 "
+                              "persönlich.", "Wo trafen sich Putin und Kim Jong-un im September 2023?", "where",
+                              ["persönlich", "nordkoreanische", "Staatschef"])
     # The ranker's best is an adverb: no short answer, the sentence is quoted.
     r = Reading(f, np.ones(1), np.array([0.9, 0.5, 0.4]), np.zeros(1))
     assert _choose(r, models) == ("", [0])
@@ -449,16 +452,12 @@ def test_a_who_or_where_question_gets_no_short_answer_that_names_no_one_and_nowh
 def test_a_phrase_before_a_clause_final_negation_is_no_short_answer():
     """Failed before: "Welche Themen standen auf der Tagesordnung?" was answered "verriet er
     jedoch." from "..., verriet er jedoch nicht.": the phrase alone says the opposite."""
-    from types import SimpleNamespace
     from rag.reader import Reading, _choose
-    from rag.reader_features import Features, before_final_negation
+    from rag.reader_features import before_final_negation
 
-    text = "Welche Themen auf der Tagesordnung stehen, verriet er jedoch nicht."
-    question = "Welche Themen standen auf der Tagesordnung?"
-    s, spans = _sentence(text, question, cross_language=False)
-    models = SimpleNamespace(kind_rule=frozenset(), span_threshold=0.3, second_quote_ratio=0.5)
-    f = Features(question, "which", [s], np.zeros((1, 1)))
-    f.spans = [spans["verriet er jedoch"], spans["Tagesordnung stehen"]]
+    f, models = _one_sentence("Welche Themen auf der Tagesordnung stehen, verriet er jedoch nicht.",
+                              "Welche Themen standen auf der Tagesordnung?", "which",
+                              ["verriet er jedoch", "Tagesordnung stehen"])
     assert _choose(Reading(f, np.ones(1), np.array([0.9, 0.5]), np.zeros(1)), models) == ("", [0])
     assert _choose(Reading(f, np.ones(1), np.array([0.2, 0.5]), np.zeros(1)), models) == ("Tagesordnung stehen", [0])
     # Only a negation that ends the clause negates the phrase before it; one inside the clause
