@@ -77,7 +77,8 @@ def test_numbers_are_compared_with_their_scale_words():
     assert agreement("It cost 2 billion euros.", "Es kostete 2 Milliarden Euro.").ok
     assert agreement("It cost 2 euros, not 2 billion.", "Es kostete 2 Euro, nicht 2 Milliarden.").ok
     # Another scale is another number; a year before a range word is not scaled.
-    assert agreement("The city has 1.5 million inhabitants.", "Die Stadt hat 1,5 Milliarden Einwohner.").missing == ("1500000",)
+    assert agreement("The city has 1.5 million inhabitants.",
+                     "Die Stadt hat 1,5 Milliarden Einwohner.").missing == ("1500000",)
     assert agreement("It cost 2 billion euros.", "Es kostete 2 Millionen Euro.").missing == ("2000000000",)
     assert agreement("In 2010 and 5 million people came.", "2010 kamen 5 Millionen Menschen.").ok
 

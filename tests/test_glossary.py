@@ -167,7 +167,8 @@ def test_a_quote_glosses_a_conjugated_verb_as_the_dictionary_lists_it(tmp_path):
     # A separable verb's particle at the end of a clause is no article.
     assert sentence_in_english("Die Stadt zeigte 500 Einwohner ein.", g) == "The town showed 500 inhabitants in."
     # A preposition the dictionary heads as a noun, first in its sentence (was "Sound town").
-    assert sentence_in_english("Laut Stadtrat traf er die Regierung.", g) == "According to town council met he the government."
+    assert sentence_in_english("Laut Stadtrat traf er die Regierung.", g) == \
+        "According to town council met he the government."
     # A hyphenated word of dictionary words only, part by part.
     assert sentence_in_english("Der Kreml-Sprecher traf ihn.", g) == "The Kremlin spokesman met ihn."
     # Short answers keep the gloss the reader's models learned with.

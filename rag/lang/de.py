@@ -94,8 +94,8 @@ ROLE = re.compile(r"(?i)^(?:\w*-)?\w*(präsident|minister|sprecher|chef|kanzler|
                   r"vorsitzende|kommissar|trainer|bürgermeister|abgeordnete|herr|frau|dr|prof)(in|innen|en|s|r|n)?$")
 # "Wer ist Dmitri Peskow?": a question about the person a name names, answered by what the
 # articles call them ("Kremlsprecher"), never by a name (rag/reader.py, best_span).
-WHO_IS = re.compile(r"^\s*(?:und\s+)?wer\s+(?:ist|war|sind|waren)\s+(?:eigentlich\s+|denn\s+)?(?P<name>[^?!.]+?)\s*[?!.]*\s*$",
-                    re.IGNORECASE)
+WHO_IS = re.compile(r"^\s*(?:und\s+)?wer\s+(?:ist|war|sind|waren)\s+(?:eigentlich\s+|denn\s+)?"
+                    r"(?P<name>[^?!.]+?)\s*[?!.]*\s*$", re.IGNORECASE)
 # Sentences that give orders to an assistant or the reader: never an answer.
 INSTRUCTION = re.compile(
     r"(?i)\b(anweisung(en)?|ignorier\w*|vergiss\w*|antworte\w*|du bist (ein|eine|jetzt)|"
