@@ -545,14 +545,11 @@ class Glossary:
         return self.english(word) is not None
 
     def lookup(self, word: str, noun: bool) -> str | None:
-        """The English of `word` or of its form without an inflection ending ("feuchten"). A noun
-        loses a final "n" before "en": a dative plural is its plural and "n" ("Jahren" is
-        "Jahre", years; not "Jahr", year)."""
+        """The English of `word` or of its form without an inflection ending ("feuchten"; a noun's
+        in their own order, "Jahren" as "Jahre")."""
         base = word if noun else word.lower()
-        endings = langs.rules("de").INFLECTION_ENDINGS
-        if noun:
-            endings = ("n",) + tuple(e for e in endings if e != "n")
-        for ending in ("",) + endings:
+        de = langs.rules("de")
+        for ending in ("",) + (de.NOUN_INFLECTION_ENDINGS if noun else de.INFLECTION_ENDINGS):
             if not ending or (len(base) > len(ending) + 2 and base.endswith(ending)):
                 found = self.words.get(base[:len(base) - len(ending)] if ending else base)
                 if found:

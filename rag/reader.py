@@ -273,7 +273,7 @@ def _choose(r: Reading, models: ReaderModels) -> tuple[str, list[int]]:
         best = best_span(r, models.kind_rule)
         # A description of the person a "who is <name>?" question names is found by its place
         # in the sentence, where the ranker, never trained on such questions, is unsure.
-        sure = r.span_p[best] >= models.span_threshold or bool(_descriptions(f)[best])
+        sure = r.span_p[best] >= models.span_threshold or _describes(f, best)
         if sure and not _not_a_name(f, best) and not _negated(f, best):
             short, first = _whole(f, f.spans[best]), f.spans[best].sentence
     chosen = [first]
@@ -332,6 +332,12 @@ def _descriptions(f: Features) -> np.ndarray:
     if not langs.asks_who_is(f.question):
         return np.zeros(len(f.spans), dtype=bool)
     return np.array([describes_name(f.sentences[c.sentence], c) for c in f.spans], dtype=bool)
+
+
+def _describes(f: Features, k: int) -> bool:
+    """`_descriptions(f)[k]`, for the one phrase chosen."""
+    c = f.spans[k]
+    return langs.asks_who_is(f.question) and describes_name(f.sentences[c.sentence], c)
 
 
 def _apposition_on_a_tie(r: Reading, span_p: np.ndarray, best: int, tie: float) -> int:

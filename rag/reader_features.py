@@ -39,7 +39,6 @@ SPAN_FEATURES = (
     + list(HEAD_FEATURES))
 _ARTICLES = {"der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer",
              "eines", "the", "a", "an"}
-_GENITIVE = {"des", "der", "of"}
 _OPEN_QUOTES = {"„", "\"", "“", "«", "»", "‚"}
 _CLOSE_QUOTES = {"“", "\"", "”", "»", "«", "‘"}
 _F = {name: i for i, name in enumerate(WORD_FLAGS)}
@@ -243,7 +242,7 @@ def before_final_negation(s: Sentence, c: SpanCandidate) -> bool:
     opposite of its sentence. A negation inside the clause ("seit 2000 nicht mehr besucht")
     leaves the phrase true."""
     toks, j = s.tokens, c.j
-    return (j < len(toks) and toks[j].text.lower() in langs.negation_words()
+    return (j < len(toks) and toks[j].text.lower() in langs.words_of_all("NEGATIONS")
             and (j + 1 == len(toks) or not toks[j + 1].is_word))
 
 
@@ -261,8 +260,8 @@ def describes_name(s: Sentence, c: SpanCandidate) -> bool:
     toks, matched, flags = s.tokens, s.matched, s.flags
     i, j, n = c.i, c.j, len(toks)
     words = [k for k in range(i, j) if toks[k].is_word]
-    stop = function_words()
-    genitive = lambda k: (k > 0 and toks[k].text.lower() in _GENITIVE and toks[k - 1].is_word
+    stop, articles = function_words(), langs.words_of_all("GENITIVE_ARTICLES")
+    genitive = lambda k: (k > 0 and toks[k].text.lower() in articles and toks[k - 1].is_word
                           and toks[k - 1].text[:1].isupper())
     if matched[i:j].any() or flags[i:j, _F["digit"]].any() or any(
             toks[k].text.lower() in stop and not genitive(k) for k in words):

@@ -120,6 +120,7 @@ def scale_exponents() -> dict[str, int]:
 
 
 @lru_cache(maxsize=None)
-def negation_words() -> frozenset[str]:
-    """Every supported language's negating words (nicht, keine, never)."""
-    return frozenset(w for code in SUPPORTED for w in rules(code).NEGATIONS)
+def words_of_all(table: str) -> frozenset[str]:
+    """The union of every supported language's word set `table` ("NEGATIONS": nicht, keine,
+    never; "GENITIVE_ARTICLES": des, der, of)."""
+    return frozenset(w for code in SUPPORTED for w in getattr(rules(code), table))

@@ -52,6 +52,8 @@ TIME_NOUNS_EN = {"woche": "week", "monat": "month", "monats": "month", "jahr": "
                  "winter": "winter", "nacht": "night", "abend": "evening"}
 # Negating words: a phrase right before one that ends its clause ("verriet er jedoch nicht.") is
 # no short answer, which would say the opposite (rag/reader.py `_negated`).
+# A genitive article after a noun continues its phrase ("Sprecher des Kremls").
+GENITIVE_ARTICLES = {"des", "der"}
 NEGATIONS = {"nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie", "niemals", "nichts",
              "weder"}
 NUMBER_WORDS = {"null": 0, "ein": 1, "eine": 1, "einen": 1, "eins": 1, "zwei": 2, "drei": 3, "vier": 4,
@@ -158,6 +160,9 @@ IMPERSONAL_EN = {"es gibt": "there is", "gibt es": "there is", "es gab": "there 
 GENITIVE_EN = {"der": "of the", "einer": "of a"}
 # Endings stripped, in this order, to find an inflected word's dictionary form ("feuchten").
 INFLECTION_ENDINGS = ("e", "en", "er", "es", "em", "n", "s", "ern")
+# A noun's, in the order tried: "n" first, since a dative plural is the plural and "n"
+# ("Jahren" is "Jahre", years, not "Jahr" + "en").
+NOUN_INFLECTION_ENDINGS = ("n", "e", "en", "er", "es", "em", "s", "ern")
 # A weak verb's past and present endings, longest first, and its participle's prefix: "lebten",
 # "lebte", "lebt", "gelebt" are all "leben" (rag/glossary.py `_verb`).
 VERB_ENDINGS = ("test", "ten", "tet", "te", "st", "et", "t")

@@ -45,6 +45,7 @@ WEEKDAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturd
 TIME_WORDS = {"today", "yesterday", "tomorrow", "century", "decade", "year", "years", "month", "week",
               "weekend", "spring", "summer", "autumn", "fall", "winter", "early", "late", "mid", "night",
               "evening", "morning", "afternoon", "era", "age"}
+GENITIVE_ARTICLES = {"of"}
 # Negating words (see rag/lang/de.py).
 NEGATIONS = {"not", "no", "never", "none", "nothing", "neither", "nor"}
 NUMBER_WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
